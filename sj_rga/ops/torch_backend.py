@@ -1,0 +1,62 @@
+"""The rate op in plain torch: the reference the CuPy kernels are held to, and the CPU path.
+
+Inputs are time-major ``[T, ...]``; every step runs SpikingJelly's own charge/fire/reset arithmetic in
+the input's dtype, so spikes and potentials equal the stock neurons' bit for bit. Only the mean input
+current Ī (one value per neuron) is kept for backward.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..surrogate import rate_slope
+from .spec import ChargeSpec, SlopeSpec
+
+
+def charge(x: torch.Tensor, v: torch.Tensor, spec: ChargeSpec) -> torch.Tensor:
+    """H[t] from V[t-1] and X[t], in SpikingJelly's floating-point form for the installed release."""
+    if spec.kind == "if":
+        return v + x
+    r = spec.reset_value
+    if spec.kind == "lif":
+        tau = spec.tau
+        if spec.legacy and spec.reset_is_zero:
+            return v + (x - v) / tau if spec.decay_input else v * (1.0 - 1.0 / tau) + x
+        return v + (x - (v - r)) / tau if spec.decay_input else v - (v - r) / tau + x
+    q = spec.decay
+    if spec.legacy and spec.reset_is_zero:
+        return v + (x - v) * q if spec.decay_input else v * (1.0 - q) + x
+    return v + (x - (v - r)) * q if spec.decay_input else v - (v - r) * q + x
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """Ī is summed in float32 for half types, in the input's own dtype otherwise."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def forward(
+    x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool
+) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
+    """Run T steps. Returns spikes ``[T, ...]``, final V, V after every step (or None) and Ī ``[...]``."""
+    spikes, v_steps = [], []
+    total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
+    for x in x_seq:
+        h = charge(x, v, spec)
+        spike = (h >= spec.v_threshold).to(x.dtype)
+        if spec.v_reset is None:
+            v = h - spike * spec.v_threshold
+        else:
+            v = spike * spec.v_reset + (1.0 - spike) * h
+        spikes.append(spike)
+        if store_v_seq:
+            v_steps.append(v)
+        total += x
+    mean_current = total * (input_gain / x_seq.shape[0])
+    return torch.stack(spikes), v, (torch.stack(v_steps) if store_v_seq else None), mean_current
+
+
+def backward(grad_spikes: torch.Tensor, mean_current: torch.Tensor, slope: SlopeSpec) -> torch.Tensor:
+    """dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX, the same factor for every t (no 1/T, no recurrence)."""
+    factor = rate_slope(mean_current, slope.lam, slope.theta, slope.beta, slope.gamma) * slope.input_gain
+    return grad_spikes * factor.to(grad_spikes.dtype)
