@@ -44,6 +44,30 @@ def _own_forward_wrapper(node: torch.nn.Module, rga: RGA):
     return forward
 
 
+def _clone(value: object) -> object:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+
+def save_model_state(model: torch.nn.Module) -> list[tuple[torch.nn.Module, bool, object, dict, object]]:
+    """Each module's training flag, step mode, SpikingJelly memories (cloned) and ``v_seq``."""
+    return [(m, m.training, getattr(m, "step_mode", _NO_ATTRIBUTE),
+             {k: _clone(v) for k, v in getattr(m, "_memories", {}).items()},
+             _clone(m.__dict__.get("v_seq", _NO_ATTRIBUTE)))
+            for m in model.modules()]
+
+
+def restore_model_state(saved: list[tuple[torch.nn.Module, bool, object, dict, object]]) -> None:
+    """Put back what :func:`save_model_state` recorded."""
+    for m, training, step_mode, memories, v_seq in saved:
+        m.training = training
+        if step_mode is not _NO_ATTRIBUTE:
+            m.step_mode = step_mode
+        for k, v in memories.items():
+            m._memories[k] = v
+        if v_seq is not _NO_ATTRIBUTE:
+            m.v_seq = v_seq
+
+
 @contextlib.contextmanager
 def rate_mode(
     model: torch.nn.Module,
@@ -54,8 +78,9 @@ def rate_mode(
     """Inside the block, every spiking neuron of ``model`` uses the RGA backward, whatever its surrogate.
 
     ``lam=None`` takes each neuron's own leak (1 for IF, 1 - 1/τ for LIF/PLIF). Nothing of the model
-    is replaced: the neurons are looked up by the wrapped SpikingJelly methods, so on exit (also after
-    an exception) classes, surrogates, forward methods, hooks, modes and neuron state are as they were.
+    is replaced: the neurons are looked up by the wrapped SpikingJelly methods, and on exit (also after
+    an exception) classes, surrogates, forward methods, hooks, ``training`` flags, step modes and neuron
+    state (``v``, ``v_seq``) are as they were on entry, whatever ran inside.
     Neurons must run in multi-step mode on ``[T, B, ...]`` inputs while gradients are taken.
     """
     rga = RGA(lam=lam, beta=beta, gamma=gamma)
@@ -63,6 +88,7 @@ def rate_mode(
     for node in neurons:
         _check_mappable(node)
     saved_forwards: list[tuple[torch.nn.Module, object]] = []
+    saved_state = save_model_state(model)
     try:
         for node in neurons:
             _RATE_OVERRIDES.setdefault(node, []).append(rga)
@@ -82,3 +108,4 @@ def rate_mode(
                 stack.remove(rga)
             if not stack:
                 _RATE_OVERRIDES.pop(node, None)
+        restore_model_state(saved_state)
