@@ -129,11 +129,16 @@ def main() -> None:
     if not torch.cuda.is_available():
         sys.exit("bench_cupy_kernels.py needs a CUDA GPU and none is visible to torch: nothing was measured.")
     try:
-        import cupy  # noqa: F401
+        import cupy
     except ImportError as error:
         sys.exit(f"bench_cupy_kernels.py needs CuPy (pip install 'sj-rga[cuda13]' or '[cuda12]'): {error}")
     device = torch.cuda.current_device()
-    peak = args.bandwidth_gbs or peak_bandwidth_gbs(device)
+    try:
+        peak = args.bandwidth_gbs or peak_bandwidth_gbs(device)
+    except cupy.cuda.runtime.CUDARuntimeError as error:
+        sys.exit(f"cannot read the card's memory clock and bus width ({error}): pass --bandwidth-gbs PEAK")
+    if not peak > 0:
+        sys.exit("the card reports no memory clock or bus width: pass --bandwidth-gbs PEAK")
     dtype = DTYPES[args.dtype]
     element = torch.empty((), dtype=dtype).element_size()
     print(f"{torch.cuda.get_device_name(device)}, peak {peak:.0f} GB/s, {args.dtype}, torch {torch.__version__}, "

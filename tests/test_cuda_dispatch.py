@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import types
 
 import pytest
 import torch
 
+import sj_rga.ops
 from sj_rga.ops import backends, torch_backend
 
 
@@ -34,5 +36,23 @@ def test_forcing_cupy_on_a_cpu_tensor_is_a_clear_error(monkeypatch):
 
 
 def test_importing_sj_rga_does_not_import_cupy():
-    code = "import sys, sj_rga, sj_rga.ops; assert 'cupy' not in sys.modules, 'cupy imported'"
+    """SpikingJelly 0.0.0.0.14 imports CuPy itself when it can; sj_rga must add no import of its own."""
+    code = ("import sys; import spikingjelly.activation_based.neuron; before = 'cupy' in sys.modules; "
+            "import sj_rga, sj_rga.ops; assert before or 'cupy' not in sys.modules, 'sj_rga imported cupy'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_cupy_auto_takes_the_torch_op_and_cupy_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # makes `import cupy` raise ImportError
+    monkeypatch.delitem(sys.modules, "sj_rga.ops.cupy_backend", raising=False)
+    monkeypatch.delattr(sj_rga.ops, "cupy_backend", raising=False)
+    backends.cupy_backend.cache_clear()
+    try:
+        assert isinstance(backends.cupy_backend(), ImportError)
+        cuda_like = types.SimpleNamespace(is_cuda=True, dtype=torch.float32)
+        assert backends.select(cuda_like) is torch_backend
+        monkeypatch.setenv("SJ_RGA_BACKEND", "cupy")
+        with pytest.raises(RuntimeError, match="CuPy cannot be imported"):
+            backends.select(cuda_like)
+    finally:
+        backends.cupy_backend.cache_clear()
