@@ -3,14 +3,19 @@
 Importing the package gives SpikingJelly's IFNode, LIFNode and ParametricLIFNode the RGA backward
 whenever their surrogate is :class:`RGA` or they sit inside :func:`rate_mode`.
 """
+from . import attacks
+from .classifier import SNNClassifier
 from .mapping import NeuronMapping, neuron_mapping, register_neuron
 from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .rate_mode import rate_mode, spiking_neurons
+from .metrics import AttackReport, evaluate
+from .shuffle import ShuffleReport, shuffle_test
 from .surrogate import RGA, rate_slope
 
 __version__ = "0.1.0"
 
 __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",
-    "RateIFNode", "RateLIFNode", "RateParametricLIFNode",
+    "RateIFNode", "RateLIFNode", "RateParametricLIFNode", "SNNClassifier", "attacks", "evaluate", "AttackReport",
+    "shuffle_test", "ShuffleReport",
 ]

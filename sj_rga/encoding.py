@@ -1,0 +1,40 @@
+"""Input encodings: pixel-space batches to time-major ``[T, B, ...]`` network inputs.
+
+- ``direct``: the image repeated T times.
+- ``poisson``: a Bernoulli spike per pixel and step with probability x (x in [0, 1]); its backward is
+  straight-through (d Poisson(x)/dx ≈ dE[Poisson(x)]/dx = 1, so the gradient sums over T).
+- ``frames``: event frames ``[B, T, C, H, W]`` as SpikingJelly's DVS loaders give them; the time axis
+  is the data's, only moved to the front.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+import torch
+
+Encoding = Literal["direct", "poisson", "frames"]
+ENCODINGS = ("direct", "poisson", "frames")
+
+
+def direct(x: torch.Tensor, T: int) -> torch.Tensor:
+    """``[B, ...]`` -> ``[T, B, ...]``: the same input at every step."""
+    return x.unsqueeze(0).expand(T, *x.shape)
+
+
+def poisson(x: torch.Tensor, T: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """``[B, ...]`` in [0, 1] -> Bernoulli spikes ``[T, B, ...]`` with a straight-through backward."""
+    p = x.detach().clamp(0.0, 1.0).unsqueeze(0).expand(T, *x.shape)
+    spikes = (torch.rand(p.shape, generator=generator, device=x.device, dtype=x.dtype) < p).to(x.dtype)
+    return spikes + (direct(x, T) - direct(x, T).detach())
+
+
+def frames(x: torch.Tensor) -> torch.Tensor:
+    """``[B, T, C, H, W]`` -> ``[T, B, C, H, W]`` (a view)."""
+    return x.transpose(0, 1)
+
+
+def time_extended(T: int, factor: int) -> int:
+    """Steps of a time-extended attack: craft with ``factor``·T steps (the paper uses factor = 2)."""
+    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
+        raise ValueError(f"the time-extension factor must be an integer >= 1, got {factor!r}")
+    return T * factor

@@ -1,0 +1,90 @@
+"""Clean accuracy, robust accuracy and the paper's attack success rate (ASR), over tensors or a DataLoader."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterable, Optional, Union
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from .classifier import SNNClassifier
+
+Data = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
+
+ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies correctly without attack, "
+                  "the share it misclassifies after the attack")
+
+
+@dataclass(frozen=True)
+class AttackReport:
+    """Accuracies and ASR as fractions in [0, 1]; counts of samples."""
+
+    clean_accuracy: float
+    robust_accuracy: float
+    attack_success_rate: float
+    samples: int
+    clean_correct: int
+    asr_definition: str = ASR_DEFINITION
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def batches(data: Data, batch_size: int = 256) -> tuple[Iterable[tuple[torch.Tensor, torch.Tensor]], Optional[int]]:
+    """(iterator of (x, y) batches, number of batches or None) for a (x, y) pair of tensors or a loader."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"inputs and labels differ in length: {x.shape[0]} vs {y.shape[0]}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        starts = range(0, x.shape[0], batch_size)
+        return ((x[i:i + batch_size], y[i:i + batch_size]) for i in starts), len(starts)
+    if isinstance(data, torch.Tensor):
+        raise TypeError("data must be an (inputs, labels) pair or a DataLoader, not a single tensor")
+    if not isinstance(data, Iterable):
+        raise TypeError(f"data must be an (inputs, labels) pair or a DataLoader, got {type(data).__name__}")
+    return iter(data), (len(data) if hasattr(data, "__len__") else None)
+
+
+def _predict(classifier: SNNClassifier, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return classifier(x).argmax(-1)
+
+
+def evaluate(
+    target: SNNClassifier,
+    attack: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+    data: Data,
+    batch_size: int = 256,
+    device: Union[None, str, torch.device] = None,
+    progress: Optional[bool] = None,
+    description: str = "attack",
+) -> AttackReport:
+    """Attack ``data`` and score the adversarial examples on ``target``.
+
+    ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
+    measures clean accuracy only. ``progress=None`` shows a tqdm bar when there are more than 4 batches.
+    """
+    if not isinstance(target, SNNClassifier):
+        raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
+    iterator, total = batches(data, batch_size)
+    show = progress if progress is not None else (total is None or total > 4)
+    samples = clean_correct = robust_correct = broken = 0
+    for x, y in tqdm(iterator, total=total, desc=description, disable=not show, leave=False):
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        clean_ok = _predict(target, x) == y
+        if attack is not None:
+            adv_ok = _predict(target, attack(x, y)) == y
+        else:
+            adv_ok = clean_ok
+        samples += y.numel()
+        clean_correct += int(clean_ok.sum())
+        robust_correct += int(adv_ok.sum())
+        broken += int((clean_ok & ~adv_ok).sum())
+    if samples == 0:
+        raise ValueError("data holds no samples")
+    asr = broken / clean_correct if clean_correct else float("nan")
+    return AttackReport(clean_correct / samples, robust_correct / samples, asr, samples, clean_correct)

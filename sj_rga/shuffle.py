@@ -1,0 +1,66 @@
+"""The spike shuffle test (paper Table 1): is the model rate coded?
+
+Inside every spiking layer, each neuron's output spike train is permuted over time, independently per
+neuron and per sample; the spike count of every neuron is kept, its timing destroyed. A rate-coded
+model keeps its accuracy.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+import torch
+
+from .classifier import SNNClassifier
+from .metrics import Data, batches
+from .rate_mode import spiking_neurons
+
+
+def shuffle_time(spikes: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Permute ``[T, ...]`` along T independently for every other index."""
+    keys = torch.rand(spikes.shape, generator=generator, device=spikes.device)
+    return spikes.gather(0, keys.argsort(dim=0))
+
+
+@dataclass(frozen=True)
+class ShuffleReport:
+    """Accuracies as fractions in [0, 1]."""
+
+    clean_accuracy: float
+    shuffled_accuracy: float
+    samples: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, seed: int = 0,
+                 device=None) -> ShuffleReport:
+    """Accuracy of ``classifier`` on ``data``, with and without shuffling every spiking layer's output."""
+    if not isinstance(classifier, SNNClassifier):
+        raise TypeError(f"shuffle_test takes an sj_rga.SNNClassifier, got {type(classifier).__name__}")
+    neurons = spiking_neurons(classifier.model)
+    generator: dict[torch.device, torch.Generator] = {}
+
+    def hook(module, inputs, spikes):
+        if spikes.device not in generator:
+            generator[spikes.device] = torch.Generator(device=spikes.device).manual_seed(seed)
+        return shuffle_time(spikes, generator[spikes.device])
+
+    samples = clean = shuffled = 0
+    iterator, _ = batches(data, batch_size)
+    for x, y in iterator:
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        with torch.no_grad():
+            clean += int((classifier(x).argmax(-1) == y).sum())
+            handles = [n.register_forward_hook(hook) for n in neurons]
+            try:
+                shuffled += int((classifier(x).argmax(-1) == y).sum())
+            finally:
+                for h in handles:
+                    h.remove()
+        samples += y.numel()
+    if samples == 0:
+        raise ValueError("data holds no samples")
+    return ShuffleReport(clean / samples, shuffled / samples, samples)
