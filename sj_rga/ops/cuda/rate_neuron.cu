@@ -4,7 +4,9 @@
 // Storage S is float, __half or __nv_bfloat16; all arithmetic is float32. Every float32 operation is an
 // explicitly rounded intrinsic (__fadd_rn, __fsub_rn, __fmul_rn, __fdiv_rn), so the compiler cannot
 // contract a multiply and an add into an FMA, and the order of operations is exactly that of
-// sj_rga/ops/torch_backend.py: float32 results are bit-identical to the torch op.
+// sj_rga/ops/torch_backend.py. For 16-bit storage every result is rounded to S as torch rounds its
+// 16-bit arithmetic: the results are bit-identical to the torch op (and so to SpikingJelly's stock
+// neurons on the CPU) in all three dtypes.
 //
 // The same file compiles on the host with a C++ compiler through host_shim.h (SJ_RGA_HOST defined),
 // which is how the tests check it without a GPU. Argument packing lives in sj_rga/ops/kernels.py.
@@ -33,14 +35,25 @@ template <> __device__ __forceinline__ float store<float>(float f) { return f; }
 template <> __device__ __forceinline__ __half store<__half>(float f) { return __float2half_rn(f); }
 template <> __device__ __forceinline__ __nv_bfloat16 store<__nv_bfloat16>(float f) { return __float2bfloat16_rn(f); }
 
-__device__ __forceinline__ float charge(float v, float x, int form, float r, float c) {
+// Round a float32 result to the storage type and back: torch's own arithmetic on 16-bit tensors computes
+// each operation in float32 and rounds its result to the tensor's dtype, so rounding after every
+// operation reproduces it exactly (float32 keeps enough bits for that to be a single correct rounding).
+template <typename S> __device__ __forceinline__ float rnd(float f) { return load(store<S>(f)); }
+
+// Scalars follow torch too: added, subtracted or compared, a Python scalar is first rounded to the
+// tensor's dtype; multiplied or divided by, it stays float32. So r (subtracted) is rounded here, c is not.
+template <typename S>
+__device__ __forceinline__ float charge(float v, float x, int form, float r_scalar, float c) {
+    const float r = rnd<S>(r_scalar);
     switch (form) {
-        case SJ_RGA_FORM_IF: return __fadd_rn(v, x);
-        case SJ_RGA_FORM_DIV_DECAY_INPUT: return __fadd_rn(v, __fdiv_rn(__fsub_rn(x, __fsub_rn(v, r)), c));
-        case SJ_RGA_FORM_DIV: return __fadd_rn(__fsub_rn(v, __fdiv_rn(__fsub_rn(v, r), c)), x);
-        case SJ_RGA_FORM_MUL_DECAY_INPUT: return __fadd_rn(v, __fmul_rn(__fsub_rn(x, __fsub_rn(v, r)), c));
-        case SJ_RGA_FORM_MUL: return __fadd_rn(__fsub_rn(v, __fmul_rn(__fsub_rn(v, r), c)), x);
-        default: return __fadd_rn(__fmul_rn(v, c), x);
+        case SJ_RGA_FORM_IF: return rnd<S>(__fadd_rn(v, x));
+        case SJ_RGA_FORM_DIV_DECAY_INPUT:
+            return rnd<S>(__fadd_rn(v, rnd<S>(__fdiv_rn(rnd<S>(__fsub_rn(x, rnd<S>(__fsub_rn(v, r)))), c))));
+        case SJ_RGA_FORM_DIV: return rnd<S>(__fadd_rn(rnd<S>(__fsub_rn(v, rnd<S>(__fdiv_rn(rnd<S>(__fsub_rn(v, r)), c)))), x));
+        case SJ_RGA_FORM_MUL_DECAY_INPUT:
+            return rnd<S>(__fadd_rn(v, rnd<S>(__fmul_rn(rnd<S>(__fsub_rn(x, rnd<S>(__fsub_rn(v, r)))), c))));
+        case SJ_RGA_FORM_MUL: return rnd<S>(__fadd_rn(rnd<S>(__fsub_rn(v, rnd<S>(__fmul_rn(rnd<S>(__fsub_rn(v, r)), c)))), x));
+        default: return rnd<S>(__fadd_rn(rnd<S>(__fmul_rn(v, c)), x));
     }
 }
 
@@ -61,12 +74,12 @@ __device__ __forceinline__ void rate_forward(
     for (long long t = 0; t < T; ++t) {
         const long long k = t * N + i;
         const float xt = load(x[k]);
-        const float h = charge(v, xt, form, r, c);
-        const float spike = h >= v_threshold ? 1.0f : 0.0f;
+        const float h = charge<S>(v, xt, form, r, c);
+        const float spike = h >= rnd<S>(v_threshold) ? 1.0f : 0.0f;
         if (hard_reset) {
-            v = __fadd_rn(__fmul_rn(spike, v_reset), __fmul_rn(__fsub_rn(1.0f, spike), h));
+            v = rnd<S>(__fadd_rn(rnd<S>(__fmul_rn(spike, v_reset)), __fmul_rn(__fsub_rn(1.0f, spike), h)));
         } else {
-            v = __fsub_rn(h, __fmul_rn(spike, v_threshold));
+            v = rnd<S>(__fsub_rn(h, rnd<S>(__fmul_rn(spike, v_threshold))));
         }
         spikes[k] = store<S>(spike);
         if (v_seq) v_seq[k] = store<S>(v);
