@@ -1,0 +1,91 @@
+"""One row of the paper's results table: an attack, white-box and black-box, with STBP and RGA gradients."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+import torch.nn as nn
+
+from .attacks import FGSM, PGD
+from .classifier import SNNClassifier
+from .metrics import Data, evaluate
+
+GRADIENTS = ("stbp", "rga")
+ATTACKS = ("fgsm", "pgd")
+
+
+def classifier_from_meta(model: nn.Module, meta: dict[str, Any], gradient: str = "rga", T: Optional[int] = None,
+                         eot: int = 1, seed: Optional[int] = None) -> SNNClassifier:
+    """An :class:`SNNClassifier` fed the way a checkpoint's model was trained (``meta`` from
+    :func:`sj_rga.training.load_checkpoint`): its T, encoding and normalisation; frames have no upper bound."""
+    inputs = meta["input"]
+    encoding = inputs["encoding"]
+    return SNNClassifier(model, T or inputs["T"], encoding=encoding, gradient=gradient, mean=inputs.get("mean"),
+                         std=inputs.get("std"), bounds=(0.0, None) if encoding == "frames" else (0.0, 1.0),
+                         eot=eot if encoding == "poisson" else 1, seed=seed)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """An attack's settings in input units: ``eps`` and PGD's ``steps`` and step ``alpha`` (default
+    2.5·ε/steps, Madry et al.'s choice: the steps can cross the ball and come back)."""
+
+    name: str
+    eps: float
+    steps: int = 10
+    alpha: Optional[float] = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.name not in ATTACKS:
+            raise ValueError(f"attack must be one of {ATTACKS}, got {self.name!r}")
+
+    def build(self, classifier: SNNClassifier):
+        if self.name == "fgsm":
+            return FGSM(classifier, self.eps)
+        alpha = self.alpha if self.alpha is not None else 2.5 * self.eps / self.steps
+        return PGD(classifier, self.eps, alpha, self.steps, seed=self.seed)
+
+
+@dataclass
+class ResultRow:
+    """A row shaped like the paper's table; ASRs are fractions in [0, 1] (None where not run)."""
+
+    architecture: str
+    dataset: str
+    input: str
+    T: int
+    lam: float
+    time_extension: int
+    attack: str
+    eps: float
+    clean_accuracy: float
+    white_box: dict[str, Optional[float]] = field(default_factory=dict)
+    black_box: dict[str, Optional[float]] = field(default_factory=dict)
+    robust_accuracy: dict[str, Optional[float]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def attack_row(target: SNNClassifier, source: Optional[SNNClassifier], spec: AttackSpec, data: Data, *,
+               architecture: str, dataset: str, lam: float, time_extension: int = 1,
+               gradients: tuple[str, ...] = GRADIENTS, batch_size: int = 256, device=None,
+               progress: Optional[bool] = None) -> ResultRow:
+    """ASR on ``target`` of ``spec`` crafted on the target (white-box) and on ``source`` (black-box, skipped
+    when None), for each gradient; crafting uses ``time_extension``·T steps, evaluation T."""
+    row = ResultRow(architecture, dataset, target.encoding, target.T, lam, time_extension, spec.name, spec.eps,
+                    clean_accuracy=float("nan"))
+    for box, crafter in (("white_box", target), ("black_box", source)):
+        for gradient in gradients:
+            if crafter is None:
+                getattr(row, box)[gradient] = None
+                continue
+            crafting = crafter.with_gradient(gradient).with_time_steps(crafter.T * time_extension)
+            report = evaluate(target, spec.build(crafting), data, batch_size=batch_size, device=device,
+                              progress=progress, description=f"{spec.name} {box} {gradient}")
+            getattr(row, box)[gradient] = report.attack_success_rate
+            if box == "white_box":
+                row.robust_accuracy[gradient] = report.robust_accuracy
+            row.clean_accuracy = report.clean_accuracy
+    return row
