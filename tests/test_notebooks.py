@@ -1,0 +1,59 @@
+"""The example notebooks run top to bottom in their small mode, on the running interpreter's kernel."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
+KERNEL = "sj-rga-test-python"
+
+
+@pytest.fixture(scope="module")
+def kernel_env(tmp_path_factory):
+    """A kernel spec that runs ``sys.executable`` (this venv), found first through JUPYTER_PATH."""
+    root = tmp_path_factory.mktemp("jupyter")
+    spec = root / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "sj-rga test", "language": "python",
+    }))
+    return root
+
+
+def test_the_three_notebooks_are_there_without_outputs():
+    assert [p.name for p in NOTEBOOKS] == ["01_quickstart_digits.ipynb", "02_cifar10dvs.ipynb",
+                                           "03_zoo_rate_mode.ipynb"]
+    for path in NOTEBOOKS:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+        code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+        assert code and all(not cell.outputs and cell.execution_count is None for cell in code), path.name
+        assert any('os.environ.get("SJ_RGA_NOTEBOOK_SMALL") == "1"' in cell.source for cell in code), path.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_in_small_mode(path, kernel_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", str(kernel_env))
+    monkeypatch.setenv("SJ_RGA_NOTEBOOK_SMALL", "1")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: threads only contend on shared CI cores
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")  # plots as outputs
+    notebook = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=120,
+                                     resources={"metadata": {"path": str(tmp_path)}})
+    started = time.perf_counter()
+    client.execute()  # raises CellExecutionError when a cell fails
+    seconds = time.perf_counter() - started
+    assert seconds < 60, f"{path.name} took {seconds:.0f} s in small mode"
+    errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+              if o.output_type == "error"]
+    assert not errors
+    assert any(o.output_type == "display_data" and "image/png" in o.get("data", {})
+               for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs), "no plot shown"
