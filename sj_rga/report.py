@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -24,7 +25,7 @@ def _pair(values: dict[str, Optional[float]]) -> list[str]:
     """STBP and RGA ASR as percentages, the stronger of the two marked with ``*``."""
     stbp, rga = values.get("stbp"), values.get("rga")
     cells = [_percent(stbp), _percent(rga)]
-    if stbp is not None and rga is not None and stbp != rga:
+    if stbp is not None and rga is not None and math.isfinite(stbp) and math.isfinite(rga) and stbp != rga:
         cells[int(rga > stbp)] += "*"
     return cells
 

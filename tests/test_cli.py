@@ -107,3 +107,12 @@ def test_package_exposes_cli_entry_point():
     from importlib.metadata import entry_points
     assert any(ep.value == "sj_rga.cli:main" for ep in entry_points(group="console_scripts", name="sj-rga"))
     assert sj_rga.cli is not None
+
+
+def test_table_marks_the_stronger_gradient_and_never_nan():
+    from sj_rga.experiment import ResultRow
+    from sj_rga.report import format_table
+    row = ResultRow("net", "digits", "direct", 8, 1.0, 1, "fgsm", 0.1, 0.9,
+                    white_box={"stbp": 0.5, "rga": 0.6}, black_box={"stbp": float("nan"), "rga": 0.2})
+    line = format_table([row]).splitlines()[2]
+    assert "60.00*" in line and "50.00 " in line and "*" not in line.split("60.00*")[1]
