@@ -14,9 +14,10 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from . import encoding as enc
+from .fast import fast_rga_logits, use_fast_path
 from .mapping import SPIKING_BASES
 from .rate_mode import rate_mode, restore_model_state, save_model_state, spiking_neurons
-from .surrogate import DEFAULT_BETA, DEFAULT_GAMMA, check_leak, check_smoothing
+from .surrogate import DEFAULT_BETA, DEFAULT_GAMMA, RGA, check_leak, check_smoothing
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
 GRADIENTS = ("stbp", "rga")
@@ -55,6 +56,10 @@ class SNNClassifier(nn.Module):
     spiking neuron under :func:`sj_rga.rate_mode` with ``lam``, ``beta``, ``gamma``).
     ``mean``/``std`` (per channel) normalise the encoded input inside; ``bounds`` is the valid input
     range (``None`` for no bound on a side; e.g. ``(0, None)`` for event counts).
+    ``rga_path`` (with ``gradient='rga'``): ``'auto'`` takes the fast RGA gradient (:mod:`sj_rga.fast`: a
+    no-grad T-step forward plus one T = 1 backward, same logits and gradients) when the model provably allows
+    it and the per-layer backward otherwise; ``'fast'`` insists (ValueError if not provable); ``'layer'``
+    always takes the per-layer backward.
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class SNNClassifier(nn.Module):
         lam: Optional[float] = None,
         beta: float = DEFAULT_BETA,
         gamma: float = DEFAULT_GAMMA,
+        rga_path: str = "auto",
     ):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -89,9 +95,10 @@ class SNNClassifier(nn.Module):
             check_leak(lam)
         check_smoothing(beta, gamma)
         spiking_neurons(model)  # a clear error now for a model without neurons
+        use_fast_path(model, rga_path)  # a clear error now for an unknown rga_path or an unprovable 'fast'
         self.model = model
         self.T, self.encoding, self.gradient, self.eot, self.seed = T, encoding, gradient, eot, seed
-        self.lam, self.beta, self.gamma = lam, beta, gamma
+        self.lam, self.beta, self.gamma, self.rga_path = lam, beta, gamma, rga_path
         self.norm_mean, self.norm_std = _channel_stats(mean, "mean"), _channel_stats(std, "std")
         self.bounds = _check_bounds(bounds)
         self._generators: dict[torch.device, torch.Generator] = {}
@@ -113,7 +120,7 @@ class SNNClassifier(nn.Module):
         return SNNClassifier(self.model, T, self.encoding, self.gradient,
                              None if self.norm_mean is None else self.norm_mean.tolist(),
                              None if self.norm_std is None else self.norm_std.tolist(),
-                             self.bounds, self.eot, self.seed, self.lam, self.beta, self.gamma)
+                             self.bounds, self.eot, self.seed, self.lam, self.beta, self.gamma, self.rga_path)
 
     def with_gradient(self, gradient: str) -> "SNNClassifier":
         """The same classifier with another gradient mode (``'stbp'`` or ``'rga'``)."""
@@ -153,7 +160,9 @@ class SNNClassifier(nn.Module):
         if low is not None and float(x.min()) < low - 1e-6:
             raise ValueError(f"inputs go below the lower bound {low} (min {float(x.min()):.4g}); pixel-space inputs expected")
         if high is not None and float(x.max()) > high + 1e-6:
-            raise ValueError(f"inputs go above the upper bound {high} (max {float(x.max()):.4g}); pixel-space inputs expected")
+            hint = "; event counts have no upper bound: pass bounds=(0.0, None)" if self.encoding == "frames" \
+                else "; pixel-space inputs expected"
+            raise ValueError(f"inputs go above the upper bound {high} (max {float(x.max()):.4g}){hint}")
         return x
 
     # -- forward ------------------------------------------------------------------------------------
@@ -216,13 +225,16 @@ class SNNClassifier(nn.Module):
         saved = save_model_state(self.model)
         try:
             self._prepare_model()
-            context = rate_mode(self.model, self.lam, self.beta, self.gamma) if self.gradient == "rga" \
+            fast = self.gradient == "rga" and use_fast_path(self.model, self.rga_path)
+            context = rate_mode(self.model, self.lam, self.beta, self.gamma) if self.gradient == "rga" and not fast \
                 else contextlib.nullcontext()
             with context:
                 logits = 0
                 for _ in range(repeats):
                     functional.reset_net(self.model)
-                    logits = logits + self._logits(self.encode(x))
+                    x_seq = self.encode(x)
+                    logits = logits + (fast_rga_logits(self.model, x_seq, self._logits, RGA(self.lam, self.beta, self.gamma))
+                                       if fast else self._logits(x_seq))
             return logits / repeats
         finally:
             restore_model_state(saved)

@@ -1,0 +1,211 @@
+"""Time and peak memory of one input gradient of the paper's VGG-11: no-grad forward, STBP/BPTT, per-layer
+RGA and fast RGA (issue 7), plus the wall time of a 10-step PGD attack with each gradient.
+
+The model is ``sj_rga.models.build("vgg11", 10)``: the paper's VGG-11 at CIFAR size (input [B, 3, 32, 32]),
+IF neurons with hard reset to 0 and SpikingJelly's ``PiecewiseQuadratic(alpha=1)`` surrogate (the paper's
+triangle), random weights, float32. Methods, each through ``SNNClassifier`` with direct encoding:
+
+- ``forward``: logits under ``torch.no_grad()`` (the cost of a clean T-step evaluation; no gradient);
+- ``bptt``: ``gradient='stbp'``: stock SpikingJelly neurons, their own surrogate, backward through time;
+- ``rga layer``: ``gradient='rga', rga_path='layer'``: the per-layer RGA backward (rate op per layer);
+- ``rga fast``: ``gradient='rga', rga_path='fast'``: no-grad T-step forward plus one T = 1 forward/backward.
+
+Every gradient method computes ``d cross_entropy / d x`` for a batch (``torch.autograd.grad``, as the attacks
+do). Time: after one warm-up call each, the four methods run in ``--rounds`` interleaved rounds on one model;
+the table gives the minimum (the least disturbed by other load on a shared machine; ratios use it) and the
+median. Peak memory: every (method, T) runs in a fresh subprocess, warms up with one call at T = 1, then
+makes one call at T; on the CPU the figure is the process's peak resident set size during that call
+(``VmHWM`` of ``/proc/self/status``, reset just before the call through ``/proc/self/clear_refs``) minus its
+resident set size just before it: the extra physical memory the call needed at its peak. (``getrusage``'s
+``ru_maxrss`` is no use here: a child inherits its parent's peak across fork and exec.) The subprocess runs with glibc's mmap threshold fixed at
+128 KiB (``MALLOC_MMAP_THRESHOLD_``), so every tensor buffer is its own mapping, returned to the OS when
+freed: without it the figure depends on the heap's history (it varied 3x between identical runs). On a GPU it is
+``torch.cuda.max_memory_allocated`` minus the memory allocated before the call. PGD: ``sj_rga.attacks.PGD``
+(L∞, ε = 8/255, α = 2/255, 10 steps, random start) at the largest T of ``--steps`` that is at most 8: wall
+time of one attack on the batch after a warm-up gradient, once per method (not interleaved). All figures
+of one table come from one run of this script.
+
+    python benchmarks/bench_fast_rga.py [--device cpu|cuda] [--batch 16] [--steps 4 8 16] [--rounds 3]
+    python benchmarks/bench_fast_rga.py --quick      # T = 8 only, 2 rounds
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Optional
+
+import torch
+
+METHODS = ("forward", "bptt", "rga layer", "rga fast")
+GRADIENT_OPTIONS = {"forward": dict(gradient="stbp"), "bptt": dict(gradient="stbp"),
+                    "rga layer": dict(gradient="rga", rga_path="layer"), "rga fast": dict(gradient="rga", rga_path="fast")}
+
+
+def _step(method: str, clf, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
+    """One call of ``method``: a no-grad forward, or one input gradient."""
+    if method == "forward":
+        def run() -> None:
+            with torch.no_grad():
+                clf(x)
+    else:
+        def run() -> None:
+            xg = x.detach().requires_grad_(True)
+            torch.autograd.grad(torch.nn.functional.cross_entropy(clf(xg), y), xg)
+    return run
+
+
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _status_bytes(field: str) -> int:
+    """A memory figure of this process from ``/proc/self/status`` (``VmRSS``, ``VmHWM``), in bytes."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _peak_bytes(run: Callable[[], None], device: torch.device) -> int:
+    """Extra peak memory of one call of ``run`` (see the module docstring for what is measured)."""
+    if device.type == "cuda":
+        _synchronise(device)
+        before = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        run()
+        _synchronise(device)
+        return torch.cuda.max_memory_allocated(device) - before
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident set size (VmHWM) to the current one
+    before = _status_bytes("VmRSS")
+    run()
+    return _status_bytes("VmHWM") - before
+
+
+def _seconds(run: Callable[[], None], device: torch.device) -> float:
+    """Wall time of one call of ``run``."""
+    _synchronise(device)
+    start = time.perf_counter()
+    run()
+    _synchronise(device)
+    return time.perf_counter() - start
+
+
+def _setup(method: str, T: int, batch: int, device: torch.device, model: Optional[torch.nn.Module] = None):
+    """(classifier, one call of ``method``, x, y) on a fixed random batch of pixel-space images."""
+    from sj_rga import SNNClassifier
+    from sj_rga.models import build
+
+    torch.manual_seed(0)
+    model = build("vgg11", 10).to(device) if model is None else model
+    clf = SNNClassifier(model, T, **GRADIENT_OPTIONS[method])
+    x = torch.rand(batch, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
+    return clf, _step(method, clf, x, y), x, y
+
+
+def memory_worker(method: str, T: int, batch: int, device: torch.device) -> int:
+    """Extra peak memory of one call at T, in this fresh process, after a warm-up call at T = 1 (which loads
+    libraries and kernels without leaving T-sized buffers behind)."""
+    clf, _, x, y = _setup(method, 1, batch, device)
+    _step(method, clf, x, y)()
+    return _peak_bytes(_step(method, clf.with_time_steps(T), x, y), device)
+
+
+def time_methods(T: int, batch: int, device: torch.device, rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of every method, in ``rounds`` interleaved rounds after a warm-up (one shared model)."""
+    model = None
+    runs = {}
+    for method in METHODS:
+        clf, runs[method], _, _ = _setup(method, T, batch, device, model)
+        model = clf.model
+        runs[method]()
+    times: dict[str, list[float]] = {method: [] for method in METHODS}
+    for _ in range(rounds):
+        for method, run in runs.items():
+            times[method].append(_seconds(run, device))
+    return times
+
+
+def pgd_seconds(method: str, T: int, batch: int, device: torch.device) -> float:
+    """Wall time of one 10-step L∞ PGD attack on the batch (after a warm-up gradient)."""
+    from sj_rga.attacks import PGD
+
+    clf, run, x, y = _setup(method, T, batch, device)
+    run()
+    attack = PGD(clf, eps=8 / 255, alpha=2 / 255, steps=10, seed=0)
+    return _seconds(lambda: attack(x, y), device)
+
+
+def _peak_in_subprocess(method: str, T: int, args: argparse.Namespace) -> int:
+    command = [sys.executable, __file__, "--memory-worker", method, "--T", str(T), "--batch", str(args.batch),
+               "--device", args.device]
+    # A fixed mmap threshold stops glibc from raising it after each large free, so freed tensors go back
+    # to the OS at once and the resident set follows the live memory instead of the heap's history.
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"memory worker {method} T={T} failed:\n{done.stderr[-3000:]}")
+    return int(done.stdout.strip().splitlines()[-1])
+
+
+def _machine(device: str) -> str:
+    if device == "cuda":
+        return torch.cuda.get_device_name(0)
+    model = platform.processor() or "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per T")
+    parser.add_argument("--quick", action="store_true", help="T = 8 only, 2 rounds")
+    parser.add_argument("--memory-worker", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--T", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    if args.memory_worker:
+        print(memory_worker(args.memory_worker, args.T, args.batch, device))
+        return
+    if args.quick:
+        args.steps, args.rounds = [8], 2
+    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on {args.device}: {_machine(args.device)}")
+    print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+          f"command: python {' '.join(sys.argv)}\n")
+    print("| T | method | time min (s) | time median (s) | min x forward | min x BPTT | extra peak memory (MiB) "
+          "| x BPTT memory |")
+    print("|---|---|---|---|---|---|---|---|")
+    for T in args.steps:
+        peaks = {method: _peak_in_subprocess(method, T, args) for method in METHODS}
+        times = time_methods(T, args.batch, device, args.rounds)
+        best = {method: min(t) for method, t in times.items()}
+        for method in METHODS:
+            print(f"| {T} | {method} | {best[method]:.3f} | {statistics.median(times[method]):.3f} | "
+                  f"{best[method] / best['forward']:.2f} | {best[method] / best['bptt']:.2f} | "
+                  f"{peaks[method] / 2**20:.0f} | {peaks[method] / peaks['bptt']:.2f} |", flush=True)
+    T = max([t for t in args.steps if t <= 8] or args.steps[:1])
+    print(f"\n| PGD, 10 steps, T = {T} | wall time (s) | x BPTT |\n|---|---|---|")
+    pgd = {method: pgd_seconds(method, T, args.batch, device) for method in METHODS[1:]}
+    for method, seconds in pgd.items():
+        print(f"| {method} | {seconds:.2f} | {seconds / pgd['bptt']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""The fast RGA gradient (issue 7, DESIGN §1.5): same logits and gradients as the per-layer RGA backward
+wherever it is taken, and the per-layer path wherever exactness cannot be proven."""
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from spikingjelly.activation_based import functional, layer, neuron
+
+import sj_rga.classifier
+from sj_rga import RGA, SNNClassifier
+from sj_rga.fast import fast_path_obstacle, fast_rga_logits, register_affine_block
+from sj_rga.models import digits_snn, dvs_vgg, resnet17, vgg11, zoo_model
+
+NEURONS = {
+    "if_hard": (neuron.IFNode, dict(v_reset=0.0)),
+    "if_soft": (neuron.IFNode, dict(v_reset=None)),
+    "lif_decay_input_hard": (neuron.LIFNode, dict(tau=2.0, decay_input=True, v_reset=0.0)),
+    "lif_decay_input_soft": (neuron.LIFNode, dict(tau=2.0, decay_input=True, v_reset=None)),
+    "lif_no_decay_input": (neuron.LIFNode, dict(tau=2.0, decay_input=False, v_reset=0.0)),
+    "plif": (neuron.ParametricLIFNode, dict(init_tau=2.0, v_reset=None)),
+}
+
+
+def _lively(model: nn.Module) -> nn.Module:
+    """Float64, with BatchNorm statistics and linear weights that keep every layer firing at random init
+    (so that every layer's slope g(Ī) takes part in the gradient)."""
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
+                m.running_var.uniform_(0.5, 1.5, generator=gen)
+                m.weight.uniform_(0.8, 1.6, generator=gen)
+                m.bias.uniform_(0.1, 0.6, generator=gen)
+            elif isinstance(m, nn.Linear):
+                m.weight.mul_(4.0)
+    return model.double()
+
+
+def _logits_and_grad(clf: SNNClassifier, x: torch.Tensor, y: torch.Tensor):
+    x = x.clone().requires_grad_(True)
+    logits = clf(x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, y), x)
+    return logits.detach(), grad
+
+
+def _fast_calls(monkeypatch) -> list:
+    """Record every call of the fast path from the classifier."""
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return fast_rga_logits(*args, **kwargs)
+
+    monkeypatch.setattr(sj_rga.classifier, "fast_rga_logits", spy)
+    return calls
+
+
+def _assert_fast_equals_layer(monkeypatch, model, T, x, y, **clf_kwargs):
+    """Both paths on the same input; the 'auto' path must be the fast one and agree to 1e-6 relative."""
+    calls = _fast_calls(monkeypatch)
+    fast = _logits_and_grad(SNNClassifier(model, T, **clf_kwargs), x, y)
+    assert calls, "the 'auto' path should have been the fast one"
+    calls.clear()
+    per_layer = _logits_and_grad(SNNClassifier(model, T, rga_path="layer", **clf_kwargs), x, y)
+    assert not calls
+    torch.testing.assert_close(fast[0], per_layer[0], rtol=0, atol=0)  # the same T-step forward
+    scale = float(per_layer[1].abs().max())
+    assert scale > 0 and (per_layer[1] != 0).float().mean() > 0.5, "a trivial gradient proves nothing"
+    torch.testing.assert_close(fast[1], per_layer[1], rtol=1e-6, atol=1e-6 * scale)
+    return fast
+
+
+def _images(batch=2, channels=3, size=8):
+    return torch.rand(batch, channels, size, size, dtype=torch.float64), torch.arange(batch) % 10
+
+
+@pytest.mark.parametrize("name", ["digits_snn", "vgg11", "resnet17"])
+def test_reference_models_direct_input(monkeypatch, name):
+    build = {"digits_snn": lambda: digits_snn(10), "vgg11": lambda: vgg11(10, image_size=8),
+             "resnet17": lambda: resnet17(10, image_size=8)}[name]
+    model = _lively(build())
+    x, y = _images(channels=1 if name == "digits_snn" else 3)
+    _assert_fast_equals_layer(monkeypatch, model, 4, x, y, mean=0.4, std=0.3)
+
+
+@pytest.mark.parametrize("kind", list(NEURONS))
+def test_neuron_kinds_direct_and_poisson(monkeypatch, kind):
+    cls, kwargs = NEURONS[kind]
+    model = _lively(digits_snn(10, cls, **kwargs))
+    x, y = _images(batch=3, channels=1)
+    _assert_fast_equals_layer(monkeypatch, model, 6, x, y)
+    _assert_fast_equals_layer(monkeypatch, model, 6, x, y, encoding="poisson", seed=3, eot=2)
+
+
+def test_explicit_rga_parameters(monkeypatch):
+    model = _lively(digits_snn(10, neuron.LIFNode, tau=2.0))
+    x, y = _images(channels=1)
+    _assert_fast_equals_layer(monkeypatch, model, 5, x, y, lam=0.9, beta=1.5, gamma=0.1)
+
+
+def test_frames_gradient_per_frame(monkeypatch):
+    model = _lively(dvs_vgg(10, image_size=16))
+    frames = torch.randint(0, 4, (2, 4, 2, 16, 16)).double()
+    _, grad = _assert_fast_equals_layer(monkeypatch, model, 4, frames, torch.tensor([1, 2]),
+                                        encoding="frames", bounds=(0.0, None))
+    assert torch.allclose(grad[:, 0], grad[:, 3]), "with an affine first layer every frame gets the same gradient"
+
+
+def test_time_extension(monkeypatch):
+    model = _lively(digits_snn(10))
+    x, y = _images(channels=1)
+    calls = _fast_calls(monkeypatch)
+    extended = SNNClassifier(model, 4).with_time_steps(8)
+    assert extended.rga_path == "auto" and SNNClassifier(model, 4, rga_path="layer").with_time_steps(8).rga_path == "layer"
+    fast = _logits_and_grad(extended, x, y)
+    per_layer = _logits_and_grad(SNNClassifier(model, 4, rga_path="layer").with_time_steps(8), x, y)
+    assert calls == [1]
+    torch.testing.assert_close(fast[0], per_layer[0], rtol=0, atol=0)
+    torch.testing.assert_close(fast[1], per_layer[1], rtol=1e-6, atol=1e-6 * float(per_layer[1].abs().max()))
+    assert not torch.allclose(fast[1], _logits_and_grad(SNNClassifier(model, 4), x, y)[1])
+
+
+def _sew(cnf: str, pool: str) -> nn.Module:
+    model = zoo_model("sew_resnet18", 10, neuron.IFNode, zoo_kwargs={"cnf": cnf}, v_reset=None)
+    if pool == "avg":
+        model.maxpool = layer.AvgPool2d(3, 2, 1, step_mode="m")
+    return _lively(model)
+
+
+def test_sew_resnet_add_connection(monkeypatch):
+    model = _sew("ADD", "avg")
+    x, y = _images(size=16)
+    _assert_fast_equals_layer(monkeypatch, model, 2, x, y)
+
+
+@pytest.mark.parametrize("cnf,pool,culprit", [("ADD", "max", "MaxPool2d"), ("AND", "avg", "BasicBlock"),
+                                              ("IAND", "avg", "BasicBlock")])
+def test_sew_resnet_max_pool_and_spike_products_take_per_layer_path(monkeypatch, cnf, pool, culprit):
+    model = _sew(cnf, pool)
+    assert culprit in fast_path_obstacle(model)
+    with pytest.raises(ValueError, match=culprit):
+        SNNClassifier(model, 2, rga_path="fast")
+    calls = _fast_calls(monkeypatch)
+    x, y = _images(batch=1, size=16)
+    _logits_and_grad(SNNClassifier(model, 2), x, y)
+    assert not calls
+
+
+class SpikeProduct(nn.Module):
+    """Two spiking branches multiplied element by element (a spike AND)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.a = nn.Sequential(layer.Conv2d(c, c, 3, padding=1, step_mode="m"), neuron.IFNode(step_mode="m"))
+        self.b = nn.Sequential(layer.Conv2d(c, c, 3, padding=1, step_mode="m"), neuron.IFNode(step_mode="m"))
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.a(x_seq) * self.b(x_seq)
+
+
+class SpikeAttention(nn.Module):
+    """Spiking self-attention over the flattened positions: (Q Kᵀ) V of spike tensors."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Sequential(layer.Linear(c, c, step_mode="m"), neuron.IFNode(step_mode="m"))
+                                  for _ in range(3))
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        tokens = x_seq.flatten(3).transpose(2, 3)  # [T, B, HW, C]
+        out = (self.q(tokens) @ self.k(tokens).transpose(2, 3)) @ self.v(tokens) * 0.1
+        return out.transpose(2, 3).reshape(x_seq.shape)
+
+
+class Residual(nn.Module):
+    """``neuron(body(x) + x)``: a plain residual sum."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.body = nn.Sequential(layer.Conv2d(c, c, 3, padding=1, step_mode="m"), layer.BatchNorm2d(c, step_mode="m"),
+                                  neuron.IFNode(step_mode="m"), layer.Conv2d(c, c, 3, padding=1, step_mode="m"))
+        self.neuron = neuron.IFNode(step_mode="m")
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        return self.neuron(self.body(x_seq) + x_seq)
+
+
+def _small_net(middle: nn.Module) -> nn.Module:
+    return _lively(nn.Sequential(layer.Conv2d(1, 4, 3, padding=1, step_mode="m"), layer.BatchNorm2d(4, step_mode="m"),
+                                 neuron.IFNode(step_mode="m"), middle, layer.Flatten(step_mode="m"),
+                                 layer.Linear(4 * 64, 10, step_mode="m")))
+
+
+@pytest.mark.parametrize("middle,culprit", [
+    (lambda: nn.Sequential(layer.MaxPool2d(3, 1, 1, step_mode="m"), layer.Conv2d(4, 4, 1, step_mode="m"),
+                           neuron.IFNode(step_mode="m")), "MaxPool2d"),
+    (lambda: SpikeProduct(4), "SpikeProduct"),
+    (lambda: SpikeAttention(4), "SpikeAttention"),
+    (lambda: Residual(4), "Residual"),  # a custom forward is not trusted until it is declared
+])
+def test_unprovable_models_take_per_layer_path(monkeypatch, middle, culprit):
+    model = _small_net(middle())
+    assert culprit in fast_path_obstacle(model)
+    with pytest.raises(ValueError, match=culprit):
+        SNNClassifier(model, 4, rga_path="fast")
+    calls = _fast_calls(monkeypatch)
+    x, y = _images(channels=1)
+    _logits_and_grad(SNNClassifier(model, 4), x, y)
+    assert not calls
+
+
+class DeclaredResidual(Residual):
+    """The same block, declared affine (the exact class is matched, so ``Residual`` stays undeclared)."""
+
+
+def test_declared_residual_block_takes_fast_path(monkeypatch):
+    model = _small_net(DeclaredResidual(4))
+    register_affine_block(DeclaredResidual)
+    assert fast_path_obstacle(model) is None
+    x, y = _images(channels=1)
+    _assert_fast_equals_layer(monkeypatch, model, 4, x, y)
+
+
+def test_a_wrong_declaration_is_caught_at_run_time():
+    """Forcing the replay through a max pool (not affine) raises instead of returning a wrong gradient."""
+    model = _small_net(nn.Sequential(layer.MaxPool2d(3, 1, 1, step_mode="m"), layer.Conv2d(4, 4, 1, step_mode="m"),
+                                     neuron.IFNode(step_mode="m")))
+    functional.set_step_mode(model, "m")
+    model.eval()
+    functional.reset_net(model)
+    x_seq = torch.rand(1, 2, 1, 8, 8, dtype=torch.float64).expand(6, -1, -1, -1, -1).requires_grad_(True)
+    with pytest.raises(RuntimeError, match="not affine per time step"):
+        fast_rga_logits(model, x_seq, lambda seq: model(seq).mean(0), RGA())
+
+
+def test_parameter_gradients_agree():
+    model = _lively(digits_snn(10, neuron.LIFNode, tau=2.0))
+    x, y = _images(channels=1)
+    grads = []
+    for path in ("fast", "layer"):
+        loss = F.cross_entropy(SNNClassifier(model, 4, rga_path=path)(x), y)
+        grads.append(torch.autograd.grad(loss, list(model.parameters())))
+    for fast, per_layer in zip(*grads):
+        torch.testing.assert_close(fast, per_layer, rtol=1e-6, atol=1e-6 * float(per_layer.abs().max()) + 1e-30)
+
+
+def test_contract_state_modes_no_grad_and_float32(monkeypatch):
+    model = digits_snn(10)
+    model.train()
+    functional.set_step_mode(model, "s")
+    with torch.no_grad():
+        model(torch.rand(2, 1, 8, 8))  # a user's leftover neuron state
+    before = [(m.training, getattr(m, "step_mode", None)) for m in model.modules()]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    memories = [float(m.v.sum()) for m in model.modules() if isinstance(m, neuron.BaseNode)]
+    x, y = torch.rand(4, 1, 8, 8), torch.arange(4)
+    calls = _fast_calls(monkeypatch)
+    fast = _logits_and_grad(SNNClassifier(model, 8), x, y)
+    assert calls
+    assert before == [(m.training, getattr(m, "step_mode", None)) for m in model.modules()]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+    assert memories == [float(m.v.sum()) for m in model.modules() if isinstance(m, neuron.BaseNode)]
+    with torch.no_grad():
+        torch.testing.assert_close(SNNClassifier(model, 8)(x), fast[0], rtol=0, atol=0)
+    per_layer = _logits_and_grad(SNNClassifier(model, 8, rga_path="layer"), x, y)
+    torch.testing.assert_close(fast[0], per_layer[0], rtol=0, atol=0)
+    torch.testing.assert_close(fast[1], per_layer[1], rtol=1e-4, atol=1e-5 * float(per_layer[1].abs().max()))
+
+
+def test_rga_path_argument_is_checked():
+    with pytest.raises(ValueError, match="rga_path"):
+        SNNClassifier(digits_snn(10), 4, rga_path="quick")
