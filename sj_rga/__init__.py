@@ -5,6 +5,7 @@ whenever their surrogate is :class:`RGA` or they sit inside :func:`rate_mode`.
 """
 from . import attacks
 from .classifier import SNNClassifier
+from .fast import register_affine_block
 from .mapping import NeuronMapping, neuron_mapping, register_neuron
 from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .rate_mode import rate_mode, spiking_neurons
@@ -17,5 +18,5 @@ __version__ = "0.1.0"
 __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",
     "RateIFNode", "RateLIFNode", "RateParametricLIFNode", "SNNClassifier", "attacks", "evaluate", "AttackReport",
-    "shuffle_test", "ShuffleReport",
+    "shuffle_test", "ShuffleReport", "register_affine_block",
 ]
