@@ -17,7 +17,7 @@ from spikingjelly.activation_based import neuron
 from ._compat import LEGACY
 from .mapping import STOCK_NEURONS, charge_spec, neuron_mapping, registered_mapping
 from .ops import RateGradientFunction, SlopeSpec, rate_neuron
-from .ops.torch_backend import accumulation_dtype
+from .ops.torch_backend import mean_current
 from .surrogate import RGA
 
 #: Neurons put under RGA by an active ``rate_mode``: neuron -> stack of RGA surrogates (innermost last).
@@ -86,8 +86,7 @@ def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run, rga: RG
         if not isinstance(spikes, torch.Tensor) or spikes.shape != x_seq.shape:
             raise ValueError(f"{type(node).__name__} must return spikes shaped like its input [T, B, ...] "
                              f"{tuple(x_seq.shape)} to take the RGA backward")
-        mean_current = x_seq.to(accumulation_dtype(x_seq.dtype)).mean(0) * slope.input_gain
-    return RateGradientFunction.apply(x_seq, spikes, mean_current, slope)
+    return RateGradientFunction.apply(x_seq, spikes, mean_current(x_seq.detach(), slope.input_gain), slope)
 
 
 SINGLE_STEP_ERROR = (

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import torch
 
@@ -69,6 +69,23 @@ def restore_model_state(saved: list[tuple[torch.nn.Module, bool, object, dict, o
 
 
 @contextlib.contextmanager
+def replaced_forwards(replacements: dict[torch.nn.Module, Callable[..., torch.Tensor]]) -> Iterator[None]:
+    """Give each module an instance ``forward`` for the duration of the block; put back exactly what was
+    there (an earlier instance attribute, or none) on exit, also after an exception."""
+    saved = [(node, node.__dict__.get("forward", _NO_ATTRIBUTE)) for node in replacements]
+    try:
+        for node, forward in replacements.items():
+            node.forward = forward
+        yield
+    finally:
+        for node, previous in reversed(saved):
+            if previous is _NO_ATTRIBUTE:
+                del node.forward
+            else:
+                node.forward = previous
+
+
+@contextlib.contextmanager
 def rate_mode(
     model: torch.nn.Module,
     lam: Optional[Number] = None,
@@ -87,21 +104,14 @@ def rate_mode(
     neurons = spiking_neurons(model)
     for node in neurons:
         _check_mappable(node)
-    saved_forwards: list[tuple[torch.nn.Module, object]] = []
     saved_state = save_model_state(model)
+    own_forwards = {node: _own_forward_wrapper(node, rga) for node in neurons if not isinstance(node, STOCK_NEURONS)}
     try:
         for node in neurons:
             _RATE_OVERRIDES.setdefault(node, []).append(rga)
-            if not isinstance(node, STOCK_NEURONS):
-                saved_forwards.append((node, node.__dict__.get("forward", _NO_ATTRIBUTE)))
-                node.forward = _own_forward_wrapper(node, rga)
-        yield model
+        with replaced_forwards(own_forwards):
+            yield model
     finally:
-        for node, previous in reversed(saved_forwards):
-            if previous is _NO_ATTRIBUTE:
-                del node.forward
-            else:
-                node.forward = previous
         for node in neurons:
             stack = _RATE_OVERRIDES.get(node)
             if stack and rga in stack:

@@ -23,15 +23,13 @@ import torch.nn as nn
 
 from ..neuron import slope_spec
 from ..ops import RateGradientFunction, SlopeSpec
-from ..ops.torch_backend import accumulation_dtype
-from ..rate_mode import spiking_neurons
+from ..ops.torch_backend import accumulation_dtype, mean_current
+from ..rate_mode import replaced_forwards, spiking_neurons
 from ..surrogate import RGA
 from .exactness import mode_obstacle
 
 #: Maps a time-major network input ``[T, B, ...]`` to logits ``[B, classes]`` (the mean over T of the output).
 LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
-
-_NO_ATTRIBUTE = object()
 
 
 @dataclass(frozen=True)
@@ -48,14 +46,6 @@ class LayerRecord:
     slope: SlopeSpec
 
 
-def _mean_current(x_seq: torch.Tensor, input_gain: float) -> torch.Tensor:
-    """Ī ``[B, ...]`` from the layer input ``[T, B, ...]``, summed step by step as the rate op sums it."""
-    total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
-    for x in x_seq:
-        total += x
-    return total * (input_gain / x_seq.shape[0])
-
-
 @contextlib.contextmanager
 def _recording(neurons: list[nn.Module], records: dict[nn.Module, list[LayerRecord]], rga: RGA) -> Iterator[None]:
     """Forward hooks that append a :class:`LayerRecord` for every call of every neuron."""
@@ -68,7 +58,7 @@ def _recording(neurons: list[nn.Module], records: dict[nn.Module, list[LayerReco
                              "same shape (multi-step mode) for the fast RGA gradient")
         slope = slope_spec(node, rga)
         rate = spikes.to(accumulation_dtype(spikes.dtype)).mean(0).to(spikes.dtype)
-        records.setdefault(node, []).append(LayerRecord(_mean_current(x_seq, slope.input_gain), rate, slope))
+        records.setdefault(node, []).append(LayerRecord(mean_current(x_seq, slope.input_gain), rate, slope))
 
     handles = [node.register_forward_hook(record) for node in neurons]
     try:
@@ -92,10 +82,8 @@ def _check_replay_input(node: nn.Module, x_mean: torch.Tensor, record: LayerReco
                            "affine per time step, so the fast RGA gradient would be wrong. Use rga_path='layer'")
 
 
-@contextlib.contextmanager
-def _replaying(neurons: list[nn.Module], records: dict[nn.Module, list[LayerRecord]]) -> Iterator[None]:
-    """Each neuron's forward replaced by its recorded rate with the RGA slope, in recorded call order."""
-    saved = [(node, node.__dict__.get("forward", _NO_ATTRIBUTE)) for node in neurons]
+def _replays(neurons: list[nn.Module], records: dict[nn.Module, list[LayerRecord]]) -> dict[nn.Module, Callable]:
+    """For each neuron, a forward that returns its recorded rate with the RGA slope, in recorded call order."""
 
     def replay(node: nn.Module) -> Callable[..., torch.Tensor]:
         def forward(x_mean: torch.Tensor, *args, **kwargs) -> torch.Tensor:
@@ -111,16 +99,7 @@ def _replaying(neurons: list[nn.Module], records: dict[nn.Module, list[LayerReco
 
         return forward
 
-    try:
-        for node in neurons:
-            node.forward = replay(node)
-        yield
-    finally:
-        for node, previous in saved:
-            if previous is _NO_ATTRIBUTE:
-                del node.forward
-            else:
-                node.forward = previous
+    return {node: replay(node) for node in neurons}
 
 
 def fast_rga_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, rga: RGA) -> torch.Tensor:
@@ -145,7 +124,7 @@ def fast_rga_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunctio
     records: dict[nn.Module, list[LayerRecord]] = {}
     with torch.no_grad(), _recording(neurons, records, rga):
         exact = logits(x_seq.detach())
-    with _replaying(neurons, records):
+    with replaced_forwards(_replays(neurons, records)):
         fast = logits(x_seq.mean(0, keepdim=True))
     unused = sorted({type(node).__name__ for node, queue in records.items() if queue})
     if unused:

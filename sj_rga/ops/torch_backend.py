@@ -35,6 +35,15 @@ def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
+def mean_current(x_seq: torch.Tensor, input_gain: float) -> torch.Tensor:
+    """Ī ``[...]`` of a layer input ``[T, ...]``: X summed step by step (float32 for half types), times
+    dI/dX / T; the same arithmetic as :func:`forward` uses."""
+    total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
+    for x in x_seq:
+        total += x
+    return total * (input_gain / x_seq.shape[0])
+
+
 def forward(
     x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool
 ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
