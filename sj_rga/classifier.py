@@ -173,30 +173,10 @@ class SNNClassifier(nn.Module):
             self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[device]
 
-    def _normalise(self, x_seq: torch.Tensor) -> torch.Tensor:
-        if self.norm_mean is None and self.norm_std is None:
-            return x_seq
-        channels = x_seq.shape[2] if x_seq.dim() >= 3 else 1
-        shape = (1, 1, -1) + (1,) * (x_seq.dim() - 3)
-        mean = self.norm_mean if self.norm_mean is not None else torch.zeros(1, dtype=torch.float64)
-        std = self.norm_std if self.norm_std is not None else torch.ones(1, dtype=torch.float64)
-        for name, stat in (("mean", mean), ("std", std)):
-            if stat.numel() not in (1, channels):
-                raise ValueError(f"{name} has {stat.numel()} values but the input has {channels} channels")
-        mean = mean.to(x_seq.device, x_seq.dtype).reshape(shape if x_seq.dim() >= 3 else (1,))
-        std = std.to(x_seq.device, x_seq.dtype).reshape(shape if x_seq.dim() >= 3 else (1,))
-        return (x_seq - mean) / std
-
     def encode(self, x: torch.Tensor, T: Optional[int] = None) -> torch.Tensor:
         """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``."""
-        T = self.T if T is None else T
-        if self.encoding == "direct":
-            x_seq = enc.direct(x, T)
-        elif self.encoding == "poisson":
-            x_seq = enc.poisson(x, T, self._generator(x.device))
-        else:
-            x_seq = enc.frames(x)
-        return self._normalise(x_seq)
+        return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std,
+                          self._generator(x.device))
 
     def _prepare_model(self) -> None:
         """Multi-step mode, BatchNorm/Dropout in eval, neurons in train (0.0.0.0.14's eval path has no

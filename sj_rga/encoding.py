@@ -8,7 +8,7 @@
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal, Optional, Sequence, Union
 
 import torch
 
@@ -38,3 +38,33 @@ def time_extended(T: int, factor: int) -> int:
     if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
         raise ValueError(f"the time-extension factor must be an integer >= 1, got {factor!r}")
     return T * factor
+
+
+def normalise(x_seq: torch.Tensor, mean: Union[None, Sequence[float], torch.Tensor],
+              std: Union[None, Sequence[float], torch.Tensor]) -> torch.Tensor:
+    """``(x_seq - mean) / std`` per channel (axis 2 of ``[T, B, C, ...]``); one value or one per channel."""
+    if mean is None and std is None:
+        return x_seq
+    channels = x_seq.shape[2] if x_seq.dim() >= 3 else 1
+    shape = (1, 1, -1) + (1,) * (x_seq.dim() - 3) if x_seq.dim() >= 3 else (1,)
+    stats = []
+    for name, stat, default in (("mean", mean, 0.0), ("std", std, 1.0)):
+        stat = torch.as_tensor(default if stat is None else stat, dtype=x_seq.dtype, device=x_seq.device).flatten()
+        if stat.numel() not in (1, channels):
+            raise ValueError(f"{name} has {stat.numel()} values but the input has {channels} channels")
+        stats.append(stat.reshape(shape) if stat.numel() > 1 else stat.reshape(()))
+    return (x_seq - stats[0]) / stats[1]
+
+
+def encode(x: torch.Tensor, T: int, encoding: Encoding, mean=None, std=None,
+           generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Pixel-space batch (``[B, T, C, H, W]`` for frames) -> normalised time-major network input ``[T, B, ...]``."""
+    if encoding == "direct":
+        x_seq = direct(x, T)
+    elif encoding == "poisson":
+        x_seq = poisson(x, T, generator)
+    elif encoding == "frames":
+        x_seq = frames(x)
+    else:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    return normalise(x_seq, mean, std)

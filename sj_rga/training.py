@@ -57,20 +57,9 @@ class InputSpec:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """``[B, C, H, W]`` images in [0, 1] (or ``[B, T, C, H, W]`` frames) -> ``[T, B, C, H, W]``."""
-        if self.encoding == "frames":
-            if batch.dim() != 5 or batch.shape[1] != self.T:
-                raise ValueError(f"frames encoding expects [B, T={self.T}, C, H, W] batches, got {tuple(batch.shape)}")
-            x_seq = enc.frames(batch)
-        elif self.encoding == "poisson":
-            x_seq = enc.poisson(batch, self.T)
-        else:
-            x_seq = enc.direct(batch, self.T)
-        if self.mean is None:
-            return x_seq
-        shape = (1, 1, -1) + (1,) * (x_seq.dim() - 3)
-        mean = torch.tensor(self.mean, dtype=x_seq.dtype, device=x_seq.device).view(shape)
-        std = torch.tensor(self.std, dtype=x_seq.dtype, device=x_seq.device).view(shape)
-        return (x_seq - mean) / std
+        if self.encoding == "frames" and (batch.dim() != 5 or batch.shape[1] != self.T):
+            raise ValueError(f"frames encoding expects [B, T={self.T}, C, H, W] batches, got {tuple(batch.shape)}")
+        return enc.encode(batch, self.T, self.encoding, self.mean, self.std)
 
 
 @dataclass
