@@ -16,7 +16,7 @@ from spikingjelly.activation_based import neuron
 
 from ._compat import LEGACY
 from .mapping import STOCK_NEURONS, charge_spec, neuron_mapping, registered_mapping
-from .ops import RateGradientFunction, SlopeSpec, rate_neuron
+from .ops import RateGradientFunction, SlopeSpec, backends, rate_neuron
 from .ops.torch_backend import mean_current
 from .surrogate import RGA
 
@@ -61,11 +61,8 @@ def _initial_state(node: torch.nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
     return node.materialize_states((x_seq,), tuple(node._memories.values()), "m")[0]
 
 
-def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga: RGA) -> torch.Tensor:
-    """Multi-step forward of a stock neuron through the rate op; updates ``v`` (and ``v_seq``) as stock."""
-    check_sequence(x_seq, type(node).__name__)
-    charge, slope = charge_spec(node), slope_spec(node, rga)
-    spikes, v_last, v_seq = rate_neuron(x_seq, _initial_state(node, x_seq), charge, slope, bool(node.store_v_seq))
+def _store_state(node: torch.nn.Module, v_last: torch.Tensor, v_seq: Optional[torch.Tensor]) -> None:
+    """Leave ``v`` (and ``v_seq``) as the stock multi-step forward would."""
     if LEGACY:
         node.v = v_last
         if node.store_v_seq:
@@ -73,7 +70,30 @@ def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga: RGA
     else:
         node._memories["v"] = v_last
         node.v_seq = v_seq
+
+
+def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga: RGA) -> torch.Tensor:
+    """Multi-step forward of a stock neuron through the rate op; updates ``v`` (and ``v_seq``) as stock."""
+    check_sequence(x_seq, type(node).__name__)
+    charge, slope = charge_spec(node), slope_spec(node, rga)
+    spikes, v_last, v_seq = rate_neuron(x_seq, _initial_state(node, x_seq), charge, slope, bool(node.store_v_seq))
+    _store_state(node, v_last, v_seq)
     return spikes
+
+
+def stock_forward_with_current(node: torch.nn.Module, x_seq: torch.Tensor, input_gain: float
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes ``[T, B, ...]`` and Ī ``[B, ...]`` of a stock neuron on ``x_seq``, without autograd.
+
+    The rate op's forward (SpikingJelly's arithmetic, spikes written in place, Ī summed on the way):
+    the same spikes as the stock forward, faster; ``v`` (and ``v_seq``) are left as the stock forward
+    leaves them. ``input_gain`` is dI/dX.
+    """
+    with torch.no_grad():
+        spikes, v_last, v_seq, current = backends.select(x_seq).forward(
+            x_seq, _initial_state(node, x_seq), charge_spec(node), input_gain, bool(node.store_v_seq))
+    _store_state(node, v_last, v_seq)
+    return spikes, current
 
 
 def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run, rga: RGA) -> torch.Tensor:

@@ -90,3 +90,28 @@ def test_single_step_mode_with_rga_raises_clearly_but_runs_without_grad():
     with rate_mode(stock):
         with pytest.raises(RuntimeError, match="set_step_mode"):
             stock(torch.randn(3, 4, requires_grad=True))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+@pytest.mark.parametrize("v_reset", [0.0, None, -0.4])
+@pytest.mark.parametrize("kind", KINDS)
+def test_fast_path_forward_matches_stock_and_sums_the_mean_current(kind, v_reset, dtype):
+    """The fast RGA path's no-grad forward (rate op arithmetic, spikes written in place): stock spikes and
+    state bit for bit, also from carried-in state and on a non-contiguous input; Ī = mean_t X[t] · dI/dX."""
+    from sj_rga.mapping import neuron_mapping
+    from sj_rga.neuron import stock_forward_with_current
+
+    node = make_neuron(kind, stock_surrogate(), v_reset=v_reset, v_threshold=0.8, store_v_seq=True)
+    stock = make_neuron(kind, stock_surrogate(), v_reset=v_reset, v_threshold=0.8, store_v_seq=True)
+    gain = neuron_mapping(node).input_gain
+    for call in range(2):
+        x = (torch.randn(3, 7, 6) * 1.2 + 0.3).to(dtype).permute(2, 0, 1)  # [T=6, B=3, 7], not contiguous
+        spikes, current = stock_forward_with_current(node, x, gain)
+        with torch.no_grad():
+            expected = stock(x)
+        assert spikes.dtype == dtype and torch.equal(spikes, expected), f"spikes differ at call {call}"
+        assert torch.equal(node.v, stock.v) and torch.equal(node.v_seq, stock.v_seq)
+        assert current.dtype == (torch.float32 if dtype == torch.float16 else dtype)
+        reference = x.double().mean(0) * gain
+        torch.testing.assert_close(current.double(), reference, rtol=1e-6, atol=1e-7)
+    assert 0 < expected.float().mean() < 1

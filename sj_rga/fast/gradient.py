@@ -21,7 +21,8 @@ from typing import Callable, Iterator
 import torch
 import torch.nn as nn
 
-from ..neuron import slope_spec
+from ..mapping import registered_mapping
+from ..neuron import slope_spec, stock_forward_with_current
 from ..ops import RateGradientFunction, SlopeSpec
 from ..ops.torch_backend import accumulation_dtype, mean_current
 from ..rate_mode import replaced_forwards, spiking_neurons
@@ -46,23 +47,52 @@ class LayerRecord:
     slope: SlopeSpec
 
 
+def _spike_rate(spikes: torch.Tensor) -> torch.Tensor:
+    """The mean spike count over T ``[B, ...]`` of spikes ``[T, B, ...]`` (exact: counts of 0/1)."""
+    return spikes.to(accumulation_dtype(spikes.dtype)).mean(0).to(spikes.dtype)
+
+
+def _multi_step_error(node: nn.Module) -> ValueError:
+    return ValueError(f"{type(node).__name__} must map a time-major input [T, B, ...] to spikes of the same shape "
+                      "(multi-step mode) for the fast RGA gradient")
+
+
+def _stock_recorder(node: nn.Module, records: dict[nn.Module, list[LayerRecord]], rga: RGA) -> Callable:
+    """An instance ``forward`` for a stock IF/LIF/PLIF neuron: its spikes by the rate op's forward, which sums
+    Ī on the way, and a :class:`LayerRecord` appended per call."""
+
+    def forward(x_seq: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if args or kwargs or getattr(node, "step_mode", "m") != "m" or not (
+                isinstance(x_seq, torch.Tensor) and x_seq.dim() >= 2):
+            raise _multi_step_error(node)
+        slope = slope_spec(node, rga)
+        spikes, current = stock_forward_with_current(node, x_seq, slope.input_gain)
+        records.setdefault(node, []).append(LayerRecord(current, _spike_rate(spikes), slope))
+        return spikes
+
+    return forward
+
+
 @contextlib.contextmanager
 def _recording(neurons: list[nn.Module], records: dict[nn.Module, list[LayerRecord]], rga: RGA) -> Iterator[None]:
-    """Forward hooks that append a :class:`LayerRecord` for every call of every neuron."""
+    """Every call of every neuron appends a :class:`LayerRecord`: stock neurons run the rate op's forward
+    (:func:`_stock_recorder`); a registered neuron runs its own forward, recorded by a forward hook."""
 
     def record(node: nn.Module, args: tuple, spikes: object) -> None:
         x_seq = args[0] if args else None
         if not (isinstance(x_seq, torch.Tensor) and isinstance(spikes, torch.Tensor) and spikes.shape == x_seq.shape
                 and x_seq.dim() >= 2):
-            raise ValueError(f"{type(node).__name__} must map a time-major input [T, B, ...] to spikes of the "
-                             "same shape (multi-step mode) for the fast RGA gradient")
+            raise _multi_step_error(node)
         slope = slope_spec(node, rga)
-        rate = spikes.to(accumulation_dtype(spikes.dtype)).mean(0).to(spikes.dtype)
-        records.setdefault(node, []).append(LayerRecord(mean_current(x_seq, slope.input_gain), rate, slope))
+        records.setdefault(node, []).append(
+            LayerRecord(mean_current(x_seq, slope.input_gain), _spike_rate(spikes), slope))
 
-    handles = [node.register_forward_hook(record) for node in neurons]
+    registered = [node for node in neurons if registered_mapping(node) is not None]
+    stock = {node: _stock_recorder(node, records, rga) for node in neurons if registered_mapping(node) is None}
+    handles = [node.register_forward_hook(record) for node in registered]
     try:
-        yield
+        with replaced_forwards(stock):
+            yield
     finally:
         for handle in handles:
             handle.remove()

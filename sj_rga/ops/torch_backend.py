@@ -44,25 +44,36 @@ def mean_current(x_seq: torch.Tensor, input_gain: float) -> torch.Tensor:
     return total * (input_gain / x_seq.shape[0])
 
 
+def _reset_(h: torch.Tensor, spike: torch.Tensor, spec: ChargeSpec, scratch: torch.Tensor) -> torch.Tensor:
+    """V[t] from H[t] and S[t], in place in ``h``, with SpikingJelly's own products and sums:
+    ``H - S·v_threshold`` (soft) or ``(1 - S)·H + S·v_reset`` (hard). ``scratch`` is a buffer shaped like ``h``."""
+    if spec.v_reset is None:
+        return h.sub_(torch.mul(spike, spec.v_threshold, out=scratch))
+    h.mul_(torch.neg(spike, out=scratch).add_(1.0))  # 1 - S is exact for S in {0, 1}
+    return h.add_(torch.mul(spike, spec.v_reset, out=scratch))
+
+
 def forward(
     x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool
 ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
-    """Run T steps. Returns spikes ``[T, ...]``, final V, V after every step (or None) and Ī ``[...]``."""
-    spikes, v_steps = [], []
+    """Run T steps. Returns spikes ``[T, ...]``, final V, V after every step (or None) and Ī ``[...]``.
+
+    Spikes (and V after every step) are written into tensors allocated once; each step allocates only H.
+    ``v`` is never written to.
+    """
+    spikes = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+    v_steps = torch.empty_like(spikes) if store_v_seq else None
+    scratch = torch.empty_like(spikes[0])
     total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
-    for x in x_seq:
+    for t, x in enumerate(x_seq):
         h = charge(x, v, spec)
-        spike = (h >= spec.v_threshold).to(x.dtype)
-        if spec.v_reset is None:
-            v = h - spike * spec.v_threshold
-        else:
-            v = spike * spec.v_reset + (1.0 - spike) * h
-        spikes.append(spike)
-        if store_v_seq:
-            v_steps.append(v)
+        spike = torch.ge(h, spec.v_threshold, out=spikes[t])
+        v = _reset_(h, spike, spec, scratch)
+        if v_steps is not None:
+            v_steps[t].copy_(v)
         total += x
     mean_current = total * (input_gain / x_seq.shape[0])
-    return torch.stack(spikes), v, (torch.stack(v_steps) if store_v_seq else None), mean_current
+    return spikes, v, v_steps, mean_current
 
 
 def backward(grad_spikes: torch.Tensor, mean_current: torch.Tensor, slope: SlopeSpec) -> torch.Tensor:
