@@ -27,6 +27,7 @@ of one table come from one run of this script.
 
     python benchmarks/bench_fast_rga.py [--device cpu|cuda] [--batch 16] [--steps 4 8 16] [--rounds 3]
     python benchmarks/bench_fast_rga.py --quick      # T = 8 only, 2 rounds
+    python benchmarks/bench_fast_rga.py --parts --steps 8   # where a fast RGA gradient's time goes
 """
 from __future__ import annotations
 
@@ -146,6 +147,82 @@ def pgd_seconds(method: str, T: int, batch: int, device: torch.device) -> float:
     return _seconds(lambda: attack(x, y), device)
 
 
+class _Stopwatch:
+    """Adds up wall time per label: the calls of ``clf._logits`` by their T, and the neurons' own calls."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.seconds, self._start = device, {}, {}
+
+    def add(self, label: str, seconds: float) -> None:
+        self.seconds[label] = self.seconds.get(label, 0.0) + seconds
+
+    def time_logits(self, clf) -> None:
+        logits = clf._logits
+
+        def timed(x_seq: torch.Tensor) -> torch.Tensor:
+            start = time.perf_counter()
+            out = logits(x_seq)
+            _synchronise(self.device)
+            self.add("T = 1 forward" if x_seq.shape[0] == 1 else "T-step forward", time.perf_counter() - start)
+            return out
+
+        clf._logits = timed
+
+    def time_neurons(self, model: torch.nn.Module, T: int) -> list:
+        from sj_rga.rate_mode import spiking_neurons
+
+        def before(node, args) -> None:
+            _synchronise(self.device)
+            self._start[node] = time.perf_counter()
+
+        def after(node, args, out) -> None:
+            _synchronise(self.device)
+            if args[0].shape[0] == T:
+                self.add("neurons", time.perf_counter() - self._start[node])
+
+        return [hook for node in spiking_neurons(model)
+                for hook in (node.register_forward_pre_hook(before), node.register_forward_hook(after))]
+
+
+def parts(T: int, batch: int, device: torch.device, rounds: int) -> None:
+    """Where the time of one fast RGA gradient goes, against the stock no-grad forward (best of ``rounds``
+    after a warm-up round; both on one model)."""
+    clf, _, x, y = _setup("rga fast", T, batch, device)
+    fast_watch, stock_watch = _Stopwatch(device), _Stopwatch(device)
+    fast_watch.time_logits(clf)
+    stock = _step("forward", clf.with_gradient("stbp"), x, y)
+    best: dict[str, float] = {}
+    for round_index in range(rounds + 1):
+        fast_watch.seconds, stock_watch.seconds = {}, {}
+        handles = fast_watch.time_neurons(clf.model, T)
+        xg = x.detach().requires_grad_(True)
+        start = time.perf_counter()
+        loss = torch.nn.functional.cross_entropy(clf(xg), y)
+        middle = time.perf_counter()
+        torch.autograd.grad(loss, xg)
+        _synchronise(device)
+        end = time.perf_counter()
+        for handle in handles:
+            handle.remove()
+        handles = stock_watch.time_neurons(clf.model, T)
+        stock_seconds = _seconds(stock, device)
+        for handle in handles:
+            handle.remove()
+        seconds = {"stock no-grad forward": stock_seconds,
+                   "  of which neurons (stock forward)": stock_watch.seconds["neurons"],
+                   "fast RGA gradient, all": end - start,
+                   "  T-step forward, recording": fast_watch.seconds["T-step forward"],
+                   "    of which neurons (rate op forward)": fast_watch.seconds["neurons"],
+                   "  T = 1 forward": fast_watch.seconds["T = 1 forward"],
+                   "  T = 1 backward": end - middle}
+        if round_index > 0:
+            best = {k: min(v, best.get(k, v)) for k, v in seconds.items()}
+    forward = best["stock no-grad forward"]
+    print(f"| T = {T}: one fast RGA gradient | seconds (best of {rounds}) | x stock forward |\n|---|---|---|")
+    for label, seconds in best.items():
+        print(f"| {label} | {seconds:.3f} | {seconds / forward:.2f} |", flush=True)
+
+
 def _peak_in_subprocess(method: str, T: int, args: argparse.Namespace) -> int:
     command = [sys.executable, __file__, "--memory-worker", method, "--T", str(T), "--batch", str(args.batch),
                "--device", args.device]
@@ -177,6 +254,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per T")
     parser.add_argument("--quick", action="store_true", help="T = 8 only, 2 rounds")
+    parser.add_argument("--parts", action="store_true",
+                        help="only where the time of a fast RGA gradient goes, at each T of --steps")
     parser.add_argument("--memory-worker", choices=METHODS, help=argparse.SUPPRESS)
     parser.add_argument("--T", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -189,6 +268,10 @@ def main() -> None:
     print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on {args.device}: {_machine(args.device)}")
     print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
           f"command: python {' '.join(sys.argv)}\n")
+    if args.parts:
+        for T in args.steps:
+            parts(T, args.batch, device, args.rounds)
+        return
     print("| T | method | time min (s) | time median (s) | min x forward | min x BPTT | extra peak memory (MiB) "
           "| x BPTT memory |")
     print("|---|---|---|---|---|---|---|---|")

@@ -1,6 +1,7 @@
 """The fast RGA gradient: a no-grad T-step forward that records Ī and the firing rate of every spiking
 layer, then one forward/backward at T = 1 in which each spiking layer outputs its rate and has the slope
-``g(Ī)·dI/dX`` (DESIGN §1.5).
+``g(Ī)·dI/dX`` (DESIGN §1.5). In the T-step forward, stock IF/LIF/PLIF neurons run the rate op's forward
+(the stock spikes, written in place, Ī summed on the way); registered neurons run their own forward.
 
 Why the values agree with the per-layer RGA backward (DESIGN §1.2) when the model passes
 :func:`~sj_rga.fast.fast_path_obstacle`: the logits are ``mean_t A(S_L[t])`` for an affine ``A``, so
