@@ -65,6 +65,10 @@ def _assert_fast_equals_layer(monkeypatch, model, T, x, y, **clf_kwargs):
     per_layer = _logits_and_grad(SNNClassifier(model, T, rga_path="layer", **clf_kwargs), x, y)
     assert not calls
     torch.testing.assert_close(fast[0], per_layer[0], rtol=0, atol=0)  # the same T-step forward
+    # ... as the stock neurons' own forward (with gradient mode on, so that Poisson draws the same eot samples)
+    stock = SNNClassifier(model, T, gradient="stbp", **{k: v for k, v in clf_kwargs.items()
+                                                          if k not in ("lam", "beta", "gamma")})(x)
+    torch.testing.assert_close(fast[0], stock.detach(), rtol=0, atol=0)
     scale = float(per_layer[1].abs().max())
     assert scale > 0 and (per_layer[1] != 0).float().mean() > 0.5, "a trivial gradient proves nothing"
     torch.testing.assert_close(fast[1], per_layer[1], rtol=1e-6, atol=1e-6 * scale)
