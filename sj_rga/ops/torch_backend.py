@@ -62,7 +62,7 @@ def forward(
     ``v`` is never written to.
     """
     spikes = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
-    v_steps = torch.empty_like(spikes) if store_v_seq else None
+    v_steps = torch.empty_like(spikes, dtype=torch.promote_types(v.dtype, x_seq.dtype)) if store_v_seq else None
     scratch = torch.empty_like(spikes[0])
     total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
     for t, x in enumerate(x_seq):
