@@ -1,4 +1,4 @@
-"""Map SpikingJelly neurons onto the rate model's leak λ, threshold θ and input gain dI/dX (DESIGN §1.3).
+"""Map SpikingJelly neurons onto the rate model's leak λ, threshold θ and input gain dI/dX (method §1.3).
 
 | neuron                       | λ         | I     | dI/dX | θ                     |
 | IFNode                       | 1         | X     | 1     | v_threshold - V_r     |

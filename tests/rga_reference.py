@@ -1,4 +1,4 @@
-"""An independent reference of the RGA backward, written in the tests straight from DESIGN §1.1–1.3.
+"""An independent reference of the RGA backward, written in the tests straight from method §1.1–1.3.
 
 It shares no code with ``sj_rga``: each spiking layer runs its stock SpikingJelly forward with no
 autograd graph, and the output is ``S + (X - X.detach()) · g(Ī) · dI/dX`` per layer, so that autograd
@@ -13,7 +13,7 @@ from spikingjelly.activation_based import neuron
 
 
 def slope_reference(current: torch.Tensor, lam: float, theta: float, beta: float = 2.0, gamma: float = 0.2):
-    """g(I) of DESIGN §1.1, element by element in Python floats (float64), returned as a tensor."""
+    """g(I) of method §1.1, element by element in Python floats (float64), returned as a tensor."""
     out = []
     for i in current.detach().double().flatten().tolist():
         if 0.0 <= i <= (1.0 - lam) * theta:
@@ -26,7 +26,7 @@ def slope_reference(current: torch.Tensor, lam: float, theta: float, beta: float
 
 
 def table_mapping(node) -> tuple[float, float, float]:
-    """(λ, θ, dI/dX) of DESIGN §1.3's table."""
+    """(λ, θ, dI/dX) of method §1.3's table."""
     v_r = 0.0 if node.v_reset is None else node.v_reset
     theta = node.v_threshold - v_r
     if isinstance(node, neuron.ParametricLIFNode):

@@ -1,4 +1,4 @@
-"""The fast RGA gradient (issue 7, DESIGN §1.5): same logits and gradients as the per-layer RGA backward
+"""The fast RGA gradient (issue 7, method §1.5): same logits and gradients as the per-layer RGA backward
 wherever it is taken, and the per-layer path wherever exactness cannot be proven."""
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""The RGA input gradient equals the independent reference of DESIGN §1.2 (tests/rga_reference.py)."""
+"""The RGA input gradient equals the independent reference of method §1.2 (tests/rga_reference.py)."""
 import pytest
 import torch
 import torch.nn as nn

@@ -1,4 +1,4 @@
-"""rate_mode leaves the model exactly as it was; mapping rows of DESIGN §1.3; bad input."""
+"""rate_mode leaves the model exactly as it was; mapping rows of method §1.3; bad input."""
 import copy
 import math
 

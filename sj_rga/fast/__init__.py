@@ -1,4 +1,4 @@
-"""The fast RGA input gradient (DESIGN §1.5): a no-grad T-step forward plus one T = 1 backward.
+"""The fast RGA input gradient (method §1.5): a no-grad T-step forward plus one T = 1 backward.
 
 When every operation between spiking layers is affine and acts on each time step alike, the per-layer
 RGA backward gives the same gradient ``dL/dX[t]`` at every step, and the whole backward equals the

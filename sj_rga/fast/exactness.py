@@ -1,6 +1,6 @@
 """When is the fast RGA gradient exact? A conservative decision from the model's modules.
 
-The fast path (DESIGN §1.5) equals the per-layer RGA backward when every operation between spiking
+The fast path (method §1.5) equals the per-layer RGA backward when every operation between spiking
 layers (and before the first, and after the last) is affine and acts on each time step alike: then it
 commutes with the mean over T and its Jacobian is the same at every step. A Python ``forward`` can do
 anything, so the criterion looks only at what it can vouch for:

@@ -1,9 +1,9 @@
 """The fast RGA gradient: a no-grad T-step forward that records Ī and the firing rate of every spiking
 layer, then one forward/backward at T = 1 in which each spiking layer outputs its rate and has the slope
-``g(Ī)·dI/dX`` (DESIGN §1.5). In the T-step forward, stock IF/LIF/PLIF neurons run the rate op's forward
+``g(Ī)·dI/dX`` (method §1.5). In the T-step forward, stock IF/LIF/PLIF neurons run the rate op's forward
 (the stock spikes, written in place, Ī summed on the way); registered neurons run their own forward.
 
-Why the values agree with the per-layer RGA backward (DESIGN §1.2) when the model passes
+Why the values agree with the per-layer RGA backward (method §1.2) when the model passes
 :func:`~sj_rga.fast.fast_path_obstacle`: the logits are ``mean_t A(S_L[t])`` for an affine ``A``, so
 ``dL/dS_L[t] = (1/T)·dL/dr_L`` with ``r_L`` the last layer's rate; the per-layer backward multiplies by the
 same ``g(Ī)·dI/dX`` at every t and the affine maps between layers have the same Jacobian at every t, so

@@ -2,7 +2,7 @@
 
 The paper's neuron charges ``V[t] = λ·V[t-1] + X[t]``, spikes when ``V ≥ 1`` and resets hard to 0. In
 SpikingJelly that is ``IFNode`` for λ = 1 and ``LIFNode(tau=1/(1-λ), decay_input=False, v_threshold=1.0,
-v_reset=0.0)`` for λ < 1 (DESIGN §1.3). Its STBP baseline surrogate is the triangle of width 1,
+v_reset=0.0)`` for λ < 1 (method §1.3). Its STBP baseline surrogate is the triangle of width 1,
 SpikingJelly's ``surrogate.PiecewiseQuadratic(alpha=1.0)``.
 """
 from __future__ import annotations
