@@ -21,6 +21,7 @@ included where an implementation saves it), in bytes. Sizes that do not fit in m
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import sys
@@ -108,7 +109,7 @@ def measure(implementation: str, steps: int, neurons: int, dtype: torch.dtype,
         forward = layer(implementation, x)
         forward_ms = median_ms(forward, repeats)
         spikes = forward()
-        backward_ms = median_ms(lambda: torch.autograd.grad(spikes, x, grad, retain_graph=True), repeats)
+        backward_ms = median_ms(functools.partial(torch.autograd.grad, spikes, x, grad, retain_graph=True), repeats)
         del spikes
         return forward_ms, backward_ms, kept_bytes(forward)
     except torch.cuda.OutOfMemoryError:

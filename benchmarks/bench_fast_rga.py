@@ -17,7 +17,8 @@ median. Peak memory: every (method, T) runs in a fresh subprocess, warms up with
 makes one call at T; on the CPU the figure is the process's peak resident set size during that call
 (``VmHWM`` of ``/proc/self/status``, reset just before the call through ``/proc/self/clear_refs``) minus its
 resident set size just before it: the extra physical memory the call needed at its peak. (``getrusage``'s
-``ru_maxrss`` is no use here: a child inherits its parent's peak across fork and exec.) The subprocess runs with glibc's mmap threshold fixed at
+``ru_maxrss`` is no use here: a child inherits its parent's peak across fork and exec.) The subprocess runs
+with glibc's mmap threshold fixed at
 128 KiB (``MALLOC_MMAP_THRESHOLD_``), so every tensor buffer is its own mapping, returned to the OS when
 freed: without it the figure depends on the heap's history (it varied 3x between identical runs). On a GPU it is
 ``torch.cuda.max_memory_allocated`` minus the memory allocated before the call. PGD: ``sj_rga.attacks.PGD``
@@ -46,7 +47,8 @@ import torch
 
 METHODS = ("forward", "bptt", "rga layer", "rga fast")
 GRADIENT_OPTIONS = {"forward": dict(gradient="stbp"), "bptt": dict(gradient="stbp"),
-                    "rga layer": dict(gradient="rga", rga_path="layer"), "rga fast": dict(gradient="rga", rga_path="fast")}
+                    "rga layer": dict(gradient="rga", rga_path="layer"),
+                    "rga fast": dict(gradient="rga", rga_path="fast")}
 
 
 def _step(method: str, clf, x: torch.Tensor, y: torch.Tensor) -> Callable[[], None]:
@@ -266,7 +268,8 @@ def main() -> None:
     if args.quick:
         args.steps, args.rounds = [8], 2
     print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on {args.device}: {_machine(args.device)}")
-    print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, {datetime.datetime.now():%Y-%m-%d %H:%M}, "
+    print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, "
+          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
           f"command: python {' '.join(sys.argv)}\n")
     if args.parts:
         for T in args.steps:

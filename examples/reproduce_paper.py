@@ -57,7 +57,8 @@ class ModelKey:
     lam: float
 
     def file_name(self, source: bool = False) -> str:
-        return f"{self.architecture}-{self.dataset}-{self.input}-T{self.T}-lam{self.lam:g}{'-source' if source else ''}.pt"
+        suffix = "-source" if source else ""
+        return f"{self.architecture}-{self.dataset}-{self.input}-T{self.T}-lam{self.lam:g}{suffix}.pt"
 
     def train_command(self, checkpoint_dir: str, source: bool) -> str:
         return (f"sj-rga train --data {self.dataset} --data-root <{self.dataset} root> --model {self.architecture} "
@@ -108,9 +109,11 @@ def check_inputs(selected: list[tuple[int, dict[str, Any]]], roots: dict[str, Pa
                 for name in sorted({row["dataset"] for _, row in selected}) if name not in roots]
     keys = list(dict.fromkeys(model_key(row) for _, row in selected))
     if checkpoint_dir is None:
-        problems.append("--checkpoint-dir DIR holding " + ", ".join(k.file_name(s) for k in keys for s in (False, True)))
+        names = ", ".join(k.file_name(s) for k in keys for s in (False, True))
+        problems.append(f"--checkpoint-dir DIR holding {names}")
     else:
-        problems += [f"checkpoint {checkpoint_dir / k.file_name(s)} (write it with: {k.train_command(str(checkpoint_dir), s)})"
+        problems += [f"checkpoint {checkpoint_dir / k.file_name(s)} "
+                     f"(write it with: {k.train_command(str(checkpoint_dir), s)})"
                      for k in keys for s in (False, True) if not (checkpoint_dir / k.file_name(s)).is_file()]
     if problems:
         raise SetupError("missing " + "; ".join(problems))

@@ -7,9 +7,9 @@ from . import attacks
 from .classifier import SNNClassifier
 from .fast import register_affine_block
 from .mapping import NeuronMapping, neuron_mapping, register_neuron
+from .metrics import AttackReport, evaluate
 from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .rate_mode import rate_mode, spiking_neurons
-from .metrics import AttackReport, evaluate
 from .shuffle import ShuffleReport, shuffle_test
 from .surrogate import RGA, rate_slope
 

@@ -107,7 +107,7 @@ class SNNClassifier(nn.Module):
         return (f"T={self.T}, encoding={self.encoding!r}, gradient={self.gradient!r}, bounds={self.bounds}, "
                 f"eot={self.eot}")
 
-    def train(self, mode: bool = True) -> "SNNClassifier":
+    def train(self, mode: bool = True) -> SNNClassifier:
         """Set only the classifier's own flag: every call sets the wrapped model's modes itself and puts
         them back, so ``eval()``/``train()`` from an attack library never change the user's model."""
         if not isinstance(mode, bool):
@@ -115,14 +115,14 @@ class SNNClassifier(nn.Module):
         self.training = mode
         return self
 
-    def with_time_steps(self, T: int) -> "SNNClassifier":
+    def with_time_steps(self, T: int) -> SNNClassifier:
         """The same classifier (same model object) with T steps, e.g. ``2 * T`` for a time-extended attack."""
         return SNNClassifier(self.model, T, self.encoding, self.gradient,
                              None if self.norm_mean is None else self.norm_mean.tolist(),
                              None if self.norm_std is None else self.norm_std.tolist(),
                              self.bounds, self.eot, self.seed, self.lam, self.beta, self.gamma, self.rga_path)
 
-    def with_gradient(self, gradient: str) -> "SNNClassifier":
+    def with_gradient(self, gradient: str) -> SNNClassifier:
         """The same classifier with another gradient mode (``'stbp'`` or ``'rga'``)."""
         twin = self.with_time_steps(self.T)
         if gradient not in GRADIENTS:
@@ -143,7 +143,8 @@ class SNNClassifier(nn.Module):
             raise TypeError(f"inputs must be floating point (pixel space), got dtype {x.dtype}")
         if self.encoding == "frames":
             if x.dim() != 5:
-                raise ValueError(f"the 'frames' encoding expects [B, T, C, H, W] event frames, got shape {tuple(x.shape)}")
+                raise ValueError("the 'frames' encoding expects [B, T, C, H, W] event frames, "
+                                 f"got shape {tuple(x.shape)}")
             if x.shape[1] != self.T:
                 raise ValueError(f"the frames have {x.shape[1]} time steps but the classifier has T={self.T}")
         elif x.dim() < 2:
@@ -158,7 +159,8 @@ class SNNClassifier(nn.Module):
             raise ValueError("inputs contain NaN or inf")
         low, high = self.bounds
         if low is not None and float(x.min()) < low - 1e-6:
-            raise ValueError(f"inputs go below the lower bound {low} (min {float(x.min()):.4g}); pixel-space inputs expected")
+            raise ValueError(f"inputs go below the lower bound {low} (min {float(x.min()):.4g}); "
+                             "pixel-space inputs expected")
         if high is not None and float(x.max()) > high + 1e-6:
             hint = "; event counts have no upper bound: pass bounds=(0.0, None)" if self.encoding == "frames" \
                 else "; pixel-space inputs expected"
@@ -213,7 +215,8 @@ class SNNClassifier(nn.Module):
                 for _ in range(repeats):
                     functional.reset_net(self.model)
                     x_seq = self.encode(x)
-                    logits = logits + (fast_rga_logits(self.model, x_seq, self._logits, RGA(self.lam, self.beta, self.gamma))
+                    rga = RGA(self.lam, self.beta, self.gamma)
+                    logits = logits + (fast_rga_logits(self.model, x_seq, self._logits, rga)
                                        if fast else self._logits(x_seq))
             return logits / repeats
         finally:

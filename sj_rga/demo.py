@@ -11,12 +11,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import torch
 
 from .data.digits import digits
 from .experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
+from .report import atomic_path
 from .shuffle import shuffle_test
 from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
 
@@ -34,7 +35,7 @@ class DemoSettings:
     train: TrainConfig = field(default_factory=lambda: replace(DIGITS_PRESET))
 
     @classmethod
-    def quick(cls) -> "DemoSettings":
+    def quick(cls) -> DemoSettings:
         return cls(samples=64, eps_sweep=(0.05, 0.15), lam_sweep=(1.0, 0.9), pgd_steps=2, eot=2,
                    train=replace(DIGITS_PRESET, epochs=2, max_batches=20))
 
@@ -58,8 +59,9 @@ def cached_digits_model(cache: Path, lam: float, encoding: str, seed: int, confi
         except ValueError:
             path.unlink()  # a stale or broken cache entry: train again
     train_config = replace(config, seed=seed, progress=progress)
-    model, meta = train_model("digits_snn", "digits", T=8, encoding=encoding, lam=lam, config=train_config,
-                              checkpoint=path)
+    with atomic_path(path) as partial:  # an interrupted run leaves no broken cache entry
+        model, meta = train_model("digits_snn", "digits", T=8, encoding=encoding, lam=lam, config=train_config,
+                                  checkpoint=partial)
     return model.eval(), meta
 
 
@@ -95,7 +97,8 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
     shuffle = shuffle_test(classifier(1.0), data).as_dict()
     rows = [row(1.0, fgsm), row(1.0, fgsm, te=2), row(1.0, pgd), row(0.9, fgsm), row(0.9, pgd),
             row(1.0, fgsm, encoding="poisson"), row(1.0, pgd, encoding="poisson")]
-    eps_rows = [r for r in rows if r.attack == "fgsm" and r.lam == 1.0 and r.input == "direct" and r.time_extension == 1]
+    eps_rows = [r for r in rows
+                if r.attack == "fgsm" and r.lam == 1.0 and r.input == "direct" and r.time_extension == 1]
     for eps in settings.eps_sweep:
         if eps != settings.eps:
             eps_rows.append(row(1.0, AttackSpec("fgsm", eps)))

@@ -20,8 +20,9 @@ def classifier_from_meta(model: nn.Module, meta: dict[str, Any], gradient: str =
     :func:`sj_rga.training.load_checkpoint`): its T, encoding and normalisation; frames have no upper bound."""
     inputs = meta["input"]
     encoding = inputs["encoding"]
-    return SNNClassifier(model, T or inputs["T"], encoding=encoding, gradient=gradient, mean=inputs.get("mean"),
-                         std=inputs.get("std"), bounds=(0.0, None) if encoding == "frames" else (0.0, 1.0),
+    return SNNClassifier(model, inputs["T"] if T is None else T, encoding=encoding, gradient=gradient,
+                         mean=inputs.get("mean"), std=inputs.get("std"),
+                         bounds=(0.0, None) if encoding == "frames" else (0.0, 1.0),
                          eot=eot if encoding == "poisson" else 1, seed=seed)
 
 

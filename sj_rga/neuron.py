@@ -21,7 +21,7 @@ from .ops.torch_backend import mean_current
 from .surrogate import RGA
 
 #: Neurons put under RGA by an active ``rate_mode``: neuron -> stack of RGA surrogates (innermost last).
-_RATE_OVERRIDES: "weakref.WeakKeyDictionary[torch.nn.Module, list[RGA]]" = weakref.WeakKeyDictionary()
+_RATE_OVERRIDES: weakref.WeakKeyDictionary[torch.nn.Module, list[RGA]] = weakref.WeakKeyDictionary()
 
 
 def active_surrogate(node: torch.nn.Module) -> Optional[RGA]:
@@ -165,7 +165,8 @@ def _rate_class(base: type, doc: str) -> type:
 
 
 RateIFNode = _rate_class(neuron.IFNode, "SpikingJelly's IFNode with surrogate_function=RGA() by default (λ = 1).")
-RateLIFNode = _rate_class(neuron.LIFNode, "SpikingJelly's LIFNode with surrogate_function=RGA() by default (λ = 1 - 1/τ).")
+RateLIFNode = _rate_class(neuron.LIFNode,
+                          "SpikingJelly's LIFNode with surrogate_function=RGA() by default (λ = 1 - 1/τ).")
 RateParametricLIFNode = _rate_class(
     neuron.ParametricLIFNode,
     "SpikingJelly's ParametricLIFNode with surrogate_function=RGA() by default (λ = 1 - sigmoid(w)).")

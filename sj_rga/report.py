@@ -1,6 +1,7 @@
 """Results as the paper shows them: a printed table, JSON, CSV and PNG plots, written all at once."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
@@ -8,7 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 from .experiment import ResultRow
 from .metrics import ASR_DEFINITION
@@ -45,6 +46,38 @@ def format_table(rows: Sequence[ResultRow]) -> str:
     return "\n".join(lines) + f"\nASR in %: {ASR_DEFINITION}. WB/BB: white-box/black-box; * = stronger."
 
 
+@contextlib.contextmanager
+def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
+    """A temporary path beside ``path`` that is moved onto ``path`` (``os.replace``) when the block succeeds
+    and removed when it fails or is interrupted: readers never see a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN: no sample to measure on) replaced by None (JSON null)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def to_json(document: Any) -> str:
+    """Strict JSON (``allow_nan=False``): NaN and infinities are written as null."""
+    return json.dumps(_json_safe(document), indent=2, allow_nan=False)
+
+
 def _plot_sweep(path: Path, sweep: dict[str, Any]) -> None:
     import matplotlib
 
@@ -78,7 +111,7 @@ def write_results(out_dir: Path, rows: Sequence[ResultRow], sweeps: dict[str, di
     try:
         document = {"asr_definition": ASR_DEFINITION, "rows": [r.as_dict() for r in rows], "sweeps": sweeps,
                     **(extra or {})}
-        (staging / "results.json").write_text(json.dumps(document, indent=2, allow_nan=True))
+        (staging / "results.json").write_text(to_json(document))
         with open(staging / "results.csv", "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)

@@ -6,14 +6,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from sj_rga._compat import LEGACY  # noqa: E402
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-
-
-def neuron_kwargs(**kwargs):
-    """Constructor keywords valid in both SpikingJelly releases."""
-    return kwargs
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +15,16 @@ def _seed():
     torch.manual_seed(0)
 
 
-sj2_only = pytest.mark.skipif(LEGACY, reason="needs SpikingJelly 2.x")
+@pytest.fixture(autouse=True)
+def _registries_left_as_found():
+    """A test that registers a neuron class or an affine block must take it out again."""
+    from sj_rga import mapping
+    from sj_rga.fast import exactness
+
+    before = dict(mapping._REGISTRY), dict(exactness._AFFINE_BLOCKS)
+    yield
+    after = dict(mapping._REGISTRY), dict(exactness._AFFINE_BLOCKS)
+    assert after == before, "the test left an entry in a global registry (register_neuron / register_affine_block)"
 
 
 @pytest.fixture(scope="session")

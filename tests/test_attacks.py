@@ -113,24 +113,34 @@ def test_frames_classifier_has_no_upper_bound():
         SNNClassifier(net, 4, encoding="frames", bounds=(0.0, None))(frames)
 
 
-def test_bad_input_raises_and_mutates_nothing(digits_models):
+BAD_CALLS = {
+    "FGSM negative eps": lambda clf, model, xb, yb: FGSM(clf, -0.1),
+    "PGD zero steps": lambda clf, model, xb, yb: PGD(clf, 0.1, 0.01, steps=0),
+    "classifier T 0": lambda clf, model, xb, yb: SNNClassifier(model, 0),
+    "labels of another length": lambda clf, model, xb, yb: FGSM(clf, 0.1)(xb, yb[:3]),
+    "label out of range": lambda clf, model, xb, yb: FGSM(clf, 0.1)(xb, yb + 10),
+    "float labels": lambda clf, model, xb, yb: FGSM(clf, 0.1)(xb, yb.float()),
+    "NaN inputs": lambda clf, model, xb, yb: FGSM(clf, 0.1)(torch.full_like(xb, float("nan")), yb),
+    "inputs above 1": lambda clf, model, xb, yb: FGSM(clf, 0.1)(xb + 2.0, yb),
+    "inputs below 0": lambda clf, model, xb, yb: FGSM(clf, 0.1)(xb - 1.0, yb),
+    "5-D input to an image classifier": lambda clf, model, xb, yb: clf(torch.rand(4, 8, 1, 8, 8)),
+    "unknown norm": lambda clf, model, xb, yb: PGD(clf, 0.1, 0.01, norm="L3"),
+    "unknown encoding": lambda clf, model, xb, yb: SNNClassifier(model, 8, encoding="morse"),
+    "unknown gradient": lambda clf, model, xb, yb: SNNClassifier(model, 8, gradient="bptt"),
+    "model without spiking neurons": lambda clf, model, xb, yb: SNNClassifier(torch.nn.Linear(2, 2), 8),
+    "eot without poisson input": lambda clf, model, xb, yb: SNNClassifier(model, 8, eot=2),
+    "integer inputs": lambda clf, model, xb, yb: clf(xb.long()),
+    "evaluate on mismatched data": lambda clf, model, xb, yb: evaluate(clf, None, (xb, yb[:2])),
+}
+
+
+@pytest.mark.parametrize("call", BAD_CALLS.values(), ids=BAD_CALLS.keys())
+def test_bad_input_raises_and_mutates_nothing(digits_models, call):
     model, _, x, y = digits_models
     before = _model_snapshot(model)
     clf = SNNClassifier(model, 8)
-    xb, yb = x[:4], y[:4]
-    bad_calls = [
-        lambda: FGSM(clf, -0.1), lambda: PGD(clf, 0.1, 0.01, steps=0), lambda: SNNClassifier(model, 0),
-        lambda: FGSM(clf, 0.1)(xb, yb[:3]), lambda: FGSM(clf, 0.1)(xb, yb + 10),
-        lambda: FGSM(clf, 0.1)(xb, yb.float()), lambda: FGSM(clf, 0.1)(torch.full_like(xb, float("nan")), yb),
-        lambda: FGSM(clf, 0.1)(xb + 2.0, yb), lambda: FGSM(clf, 0.1)(xb - 1.0, yb),
-        lambda: clf(torch.rand(4, 8, 1, 8, 8)), lambda: PGD(clf, 0.1, 0.01, norm="L3"),
-        lambda: SNNClassifier(model, 8, encoding="morse"), lambda: SNNClassifier(model, 8, gradient="bptt"),
-        lambda: SNNClassifier(torch.nn.Linear(2, 2), 8), lambda: SNNClassifier(model, 8, eot=2),
-        lambda: clf(xb.long()), lambda: evaluate(clf, None, (xb, yb[:2])),
-    ]
-    for call in bad_calls:
-        with pytest.raises((ValueError, TypeError)):
-            call()
+    with pytest.raises((ValueError, TypeError)):
+        call(clf, model, x[:4], y[:4])
     _assert_same(before, _model_snapshot(model))
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neurons import KINDS, make_neuron, stock_surrogate
 from sj_rga.mapping import charge_spec, neuron_mapping
 from sj_rga.ops import backends, rate_neuron, torch_backend
 from sj_rga.ops.spec import ChargeSpec, SlopeSpec
+
+from neurons import KINDS, make_neuron, stock_surrogate
 
 cupy_backend = backends.cupy_backend()
 pytestmark = pytest.mark.skipif(

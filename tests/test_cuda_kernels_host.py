@@ -18,9 +18,10 @@ import subprocess
 import pytest
 import torch
 
-import host_kernels
 from sj_rga.ops import kernels, torch_backend
 from sj_rga.ops.spec import ChargeSpec, SlopeSpec
+
+import host_kernels
 
 HALF_TYPES = [torch.float16, torch.bfloat16]
 SIZES = [(1, (1,)), (1, (6,)), (5, (1,)), (6, (7,)), (4, (3, 5)), (9, (2, 1, 33)), (8, (257,))]

@@ -1,4 +1,5 @@
 """Data pipelines: digits, and CIFAR-10/100 and CIFAR10-DVS on small synthetic files in the real formats."""
+import importlib
 import pickle
 
 import numpy as np
@@ -50,6 +51,23 @@ def test_cifar_training_augmentation_crops_flips_and_cuts_out(tmp_path):
     assert torch.equal(test[0][0], test[0][0])  # the test set is never augmented
     image = data.Cutout(8)(torch.ones(3, 32, 32))
     assert 16 <= int((image[0] == 0).sum()) <= 64
+
+
+def test_check_root_says_what_load_dataset_would_without_reading(tmp_path, monkeypatch):
+    data.check_root("digits")
+    with pytest.raises(ValueError, match="unknown data set 'mnist'"):
+        data.check_root("mnist", tmp_path)
+    with pytest.raises(ValueError, match="needs a data root"):
+        data.check_root("cifar100")
+    with pytest.raises(FileNotFoundError, match="no folder .*cifar-10-batches-py.*download=True"):
+        data.check_root("cifar10", tmp_path)
+    (tmp_path / "cifar-10-batches-py").mkdir()
+    with pytest.raises(FileNotFoundError, match="lacks data_batch_1"):
+        data.check_root("cifar10", tmp_path)
+    data.check_root("cifar10", tmp_path, download=True)  # it will be fetched
+    synthetic.write_cifar(tmp_path, "cifar10", per_batch=2)
+    monkeypatch.setattr(importlib.import_module("sj_rga.data.cifar"), "_read_batches", None)  # no reading
+    data.check_root("cifar10", tmp_path)
 
 
 def test_cifar_missing_root_names_path_and_fix(tmp_path):
@@ -106,7 +124,8 @@ def test_broken_vision_install_gives_the_fix(monkeypatch):
         raise OSError("Could not load _torchaudio.abi3.so")
 
     monkeypatch.setattr(data.optional_imports.importlib, "import_module", broken)
-    with pytest.raises(ImportError, match="CIFAR10-DVS.*matching torch, torchvision and torchaudio.*pip install sj-rga"):
+    fix = "CIFAR10-DVS.*matching torch, torchvision and torchaudio.*pip install sj-rga"
+    with pytest.raises(ImportError, match=fix):
         data.cifar10_dvs("anywhere")
     with pytest.raises(ImportError, match="augmentation"):
         data.train_augmentation()

@@ -8,7 +8,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 
 import sj_rga.classifier
 from sj_rga import RGA, SNNClassifier
-from sj_rga.fast import fast_path_obstacle, fast_rga_logits, register_affine_block
+from sj_rga.fast import exactness, fast_path_obstacle, fast_rga_logits, register_affine_block
 from sj_rga.models import digits_snn, dvs_vgg, resnet17, vgg11, zoo_model
 
 NEURONS = {
@@ -116,7 +116,8 @@ def test_time_extension(monkeypatch):
     x, y = _images(channels=1)
     calls = _fast_calls(monkeypatch)
     extended = SNNClassifier(model, 4).with_time_steps(8)
-    assert extended.rga_path == "auto" and SNNClassifier(model, 4, rga_path="layer").with_time_steps(8).rga_path == "layer"
+    assert extended.rga_path == "auto"
+    assert SNNClassifier(model, 4, rga_path="layer").with_time_steps(8).rga_path == "layer"
     fast = _logits_and_grad(extended, x, y)
     per_layer = _logits_and_grad(SNNClassifier(model, 4, rga_path="layer").with_time_steps(8), x, y)
     assert calls == [1]
@@ -218,9 +219,20 @@ class DeclaredResidual(Residual):
     """The same block, declared affine (the exact class is matched, so ``Residual`` stays undeclared)."""
 
 
-def test_declared_residual_block_takes_fast_path(monkeypatch):
+@pytest.fixture
+def affine_blocks():
+    """The global block registry, put back as it was after the test."""
+    saved = dict(exactness._AFFINE_BLOCKS)
+    yield exactness._AFFINE_BLOCKS
+    exactness._AFFINE_BLOCKS.clear()
+    exactness._AFFINE_BLOCKS.update(saved)
+
+
+def test_declared_residual_block_takes_fast_path(monkeypatch, affine_blocks):
     model = _small_net(DeclaredResidual(4))
+    assert "DeclaredResidual" in fast_path_obstacle(model)
     register_affine_block(DeclaredResidual)
+    assert (DeclaredResidual.__module__, "DeclaredResidual") in affine_blocks
     assert fast_path_obstacle(model) is None
     x, y = _images(channels=1)
     _assert_fast_equals_layer(monkeypatch, model, 4, x, y)

@@ -4,9 +4,10 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, layer, neuron
 
+from sj_rga import RGA, rate_mode
+
 from neurons import KINDS, make_neuron, stock_surrogate
 from rga_reference import ReferenceRGA
-from sj_rga import RGA, rate_mode
 
 RTOL = 1e-6
 

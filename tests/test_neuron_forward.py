@@ -3,10 +3,10 @@ import pytest
 import torch
 from spikingjelly.activation_based import functional, neuron
 
+from sj_rga import RGA, RateIFNode, RateLIFNode, RateParametricLIFNode, rate_mode
+
 from conftest import DEVICES
 from neurons import KINDS, make_neuron, stock_surrogate
-import sj_rga
-from sj_rga import RGA, RateIFNode, RateLIFNode, RateParametricLIFNode, rate_mode
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 

@@ -1,7 +1,6 @@
 """The example notebooks run top to bottom in their small mode, on the running interpreter's kernel."""
 import json
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -48,10 +47,7 @@ def test_notebook_runs_in_small_mode(path, kernel_env, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=120,
                                      resources={"metadata": {"path": str(tmp_path)}})
-    started = time.perf_counter()
     client.execute()  # raises CellExecutionError when a cell fails
-    seconds = time.perf_counter() - started
-    assert seconds < 60, f"{path.name} took {seconds:.0f} s in small mode"
     errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
               if o.output_type == "error"]
     assert not errors

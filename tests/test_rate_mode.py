@@ -7,10 +7,11 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional, layer, neuron
 
-from neurons import make_neuron, stock_surrogate
-from rga_reference import ReferenceRGA, table_mapping
 import sj_rga
-from sj_rga import NeuronMapping, RGA, neuron_mapping, rate_mode, register_neuron
+from sj_rga import RGA, NeuronMapping, neuron_mapping, rate_mode, register_neuron
+
+from neurons import make_neuron, stock_surrogate
+from rga_reference import table_mapping
 
 
 def _net():
@@ -26,7 +27,8 @@ def snapshot(model):
     for name, m in model.named_modules():
         state = {k: (v.clone() if isinstance(v, torch.Tensor) else v)
                  for k, v in getattr(m, "_memories", {}).items()}
-        out.append((name, type(m), m.training, getattr(m, "step_mode", None), id(getattr(m, "surrogate_function", None)),
+        out.append((name, type(m), m.training, getattr(m, "step_mode", None),
+                    id(getattr(m, "surrogate_function", None)),
                     dict(m.__dict__.get("forward", {}) and {"forward": m.__dict__["forward"]}),
                     tuple(m._forward_hooks), tuple(m._forward_pre_hooks), tuple(m._backward_hooks),
                     repr(state), type(m).multi_step_forward if hasattr(type(m), "multi_step_forward") else None))
@@ -86,7 +88,6 @@ def _net_copy_stbp(net):
 
 def test_nested_rate_modes_innermost_wins():
     node = make_neuron("if", stock_surrogate())
-    x = torch.rand(4, 3, requires_grad=True) * 3
     with rate_mode(node, lam=0.9):
         with rate_mode(node, lam=0.5):
             assert sj_rga.neuron.active_surrogate(node).lam == 0.5

@@ -4,8 +4,9 @@ import pytest
 import torch
 from spikingjelly.activation_based import surrogate
 
-from rga_reference import slope_reference
 from sj_rga import RGA, rate_slope
+
+from rga_reference import slope_reference
 
 
 @pytest.mark.parametrize("lam", [1.0, 0.9, 0.5, 0.0])

@@ -1,7 +1,6 @@
 """Training recipe, input encodings and checkpoints."""
 import pytest
 import torch
-
 from spikingjelly.activation_based import functional
 
 from sj_rga import data, models, training

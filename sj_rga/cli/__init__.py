@@ -1,30 +1,64 @@
 """The ``sj-rga`` command: ``demo``, ``attack``, ``shuffle`` and ``train``.
 
-Errors a user can fix (a missing data root, an unknown model, a malformed ε, a checkpoint that does not
-fit, an unavailable device) end with one line on stderr and exit status 2, with no traceback.
+Errors a user can fix (a bad argument, a missing data root, an unknown model, a checkpoint that does not
+fit, an unwritable ``--out``, an unavailable device) end with one line on stderr and exit status 2,
+before any work starts where they can be seen then. Ctrl-C ends with one line and exit status 130.
+Anything else is a bug: a short traceback and exit status 1 (``SJ_RGA_DEBUG=1``: the full traceback).
 One module per sub-command; the parser and the error handling live here.
 """
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 from typing import Optional, Sequence
 
 from .attack import add_attack_parser
 from .common import parse_eps, parse_eps_list
 from .demo import add_demo_parser
-from .errors import EXIT_USAGE, HelpFormatter, UsageError, _Parser
+from .errors import (
+    DEBUG_VARIABLE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    HelpFormatter,
+    UsageError,
+    _Parser,
+    debug_enabled,
+    report_internal_error,
+    report_interrupt,
+    report_usage_error,
+)
 from .shuffle import add_shuffle_parser
 from .train import add_train_parser
 
-__all__ = ["main", "build_parser", "parse_eps", "parse_eps_list", "UsageError", "EXIT_USAGE"]
+__all__ = ["main", "build_parser", "parse_eps", "parse_eps_list", "UsageError", "EXIT_USAGE", "EXIT_INTERNAL",
+           "EXIT_INTERRUPTED"]
+
+PROG = "sj-rga"
+
+EPILOG = f"""\
+a digits workflow (no network; seconds to minutes on a CPU):
+  sj-rga demo                                            # everything below at once: table + plots
+  sj-rga train --data digits --out digits.pt             # the target model
+  sj-rga train --data digits --seed 1 --out digits_seed1.pt   # an independently trained black-box source
+  sj-rga attack --checkpoint digits.pt --source digits_seed1.pt --attack pgd --eps 0.1 --steps 10
+  sj-rga shuffle --checkpoint digits.pt                  # is it rate coded?
+
+Each sub-command's --help has its own examples.
+
+environment:
+  {DEBUG_VARIABLE}=1     show the full Python traceback of any error (for bug reports)
+  SJ_RGA_CACHE=DIR   where `sj-rga demo` keeps its trained models (default ~/.cache/sj-rga)
+
+exit status: 0 done, 1 internal error (a bug: please report it), 2 a mistake in the command line or its
+files (one line on stderr), 130 interrupted (Ctrl-C; nothing half-written is left)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="sj-rga", formatter_class=HelpFormatter,
-                     description="Rate Gradient Approximation (RGA) attacks on SpikingJelly SNNs.",
-                     epilog="example:\n  sj-rga demo                  # digits: shuffle test, STBP vs RGA, table + plots")
+    from .. import __version__
+
+    parser = _Parser(prog=PROG, formatter_class=HelpFormatter, epilog=EPILOG,
+                     description="Rate Gradient Approximation (RGA) attacks on SpikingJelly SNNs.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     add_demo_parser(sub)
     add_attack_parser(sub)
@@ -34,16 +68,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``sj-rga`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    from .. import __version__
+
+    prog = PROG
     try:
         args = build_parser().parse_args(argv)
+        prog = f"{PROG} {args.command}"
         return args.run(args)
-    except UsageError as err:
-        print(f"sj-rga: error: {str(err).removeprefix('sj-rga: ')}", file=sys.stderr)
-    except (ValueError, TypeError, FileNotFoundError, ImportError, RuntimeError) as err:
-        if os.environ.get("SJ_RGA_DEBUG"):
+    except UsageError as error:
+        if debug_enabled():
             raise
-        message = " ".join(str(err).split()) or type(err).__name__
-        print(f"sj-rga: error: {message}", file=sys.stderr)
+        return report_usage_error(prog, error)
     except KeyboardInterrupt:
-        print("sj-rga: interrupted", file=sys.stderr)
-    return EXIT_USAGE
+        return report_interrupt(prog)
+    except Exception as error:
+        if debug_enabled():
+            raise
+        return report_internal_error(prog, error, __version__)

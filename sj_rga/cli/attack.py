@@ -2,24 +2,39 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from .common import (
     add_common,
-    default_out,
+    add_output_dir,
+    check_encoding,
+    check_eps_in_range,
     device_arg,
     load_model,
-    parse_eps,
     parse_eps_list,
+    parse_step,
+    positive_int,
     test_data,
 )
-from .errors import HelpFormatter
+from .errors import HelpFormatter, UsageError
+
+
+def check_attack_args(args: argparse.Namespace) -> None:
+    """What the parser cannot see alone: ε against the input range, the encoding against the data."""
+    check_eps_in_range("--eps", args.eps, args.data)
+    if args.alpha is not None:
+        check_eps_in_range("--alpha", [args.alpha], args.data)
+    check_encoding(args.encoding, args.data)
+    if args.time_extension > 1 and (args.encoding == "frames" or
+                                    (args.encoding is None and args.data == "cifar10dvs")):
+        raise UsageError(f"--time-extension {args.time_extension} needs image input: event frames have a fixed "
+                         "number of time steps")
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from ..experiment import AttackSpec, attack_row, classifier_from_meta
     from ..report import format_table, write_results
 
+    check_attack_args(args)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device)
     source = None
@@ -29,7 +44,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if args.encoding and args.encoding != meta["input"]["encoding"]:
         meta = {**meta, "input": {**meta["input"], "encoding": args.encoding}}
     target = classifier_from_meta(model, meta, T=args.T, eot=args.eot, seed=args.seed)
-    data = test_data(args, meta)
+    data = test_data(args, frames=target.T)
     rows = [attack_row(target, source, AttackSpec(args.attack, eps, args.steps, args.alpha, args.seed), data,
                        architecture=meta["model"]["name"], dataset=args.data, lam=meta["model"].get("lam", 1.0),
                        time_extension=args.time_extension, gradients=tuple(args.gradient), device=device,
@@ -43,29 +58,32 @@ def cmd_attack(args: argparse.Namespace) -> int:
                                 "series": {f"{box.replace('_', '-')} {g.upper()}": [getattr(r, box)[g] for r in rows]
                                            for box in ("white_box", "black_box") for g in args.gradient
                                            if all(getattr(r, box)[g] is not None for r in rows)}}
-    out = Path(args.out) if args.out else default_out("attack")
-    write_results(out, rows, sweeps, {"checkpoint": args.checkpoint, "source": args.source})
-    print(f"Results written to {out.resolve()}")
+    write_results(args.out, rows, sweeps, {"checkpoint": args.checkpoint, "source": args.source})
+    print(f"Results written to {args.out.resolve()}")
     return 0
 
 
 def add_attack_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``sj-rga attack`` and its options to the sub-command parsers ``sub``."""
-    attack = sub.add_parser("attack", formatter_class=HelpFormatter, help="attack a checkpoint or reference model",
-                            epilog="example:\n  sj-rga attack --checkpoint vgg11.pt --data cifar10 --data-root ~/data "
-                                   "--attack pgd --eps 8/255 --steps 10 --gradient stbp rga --source vgg11_b.pt")
+    attack = sub.add_parser(
+        "attack", formatter_class=HelpFormatter, help="attack a checkpoint or reference model",
+        epilog="examples:\n"
+               "  sj-rga attack --checkpoint digits.pt --source digits_seed1.pt --attack pgd --eps 0.1 --steps 10\n"
+               "  sj-rga attack --checkpoint vgg11.pt --data cifar10 --data-root ~/data --attack pgd --eps 8/255 "
+               "--steps 10 --gradient stbp rga --source vgg11_b.pt --time-extension 2")
     add_common(attack)
     attack.add_argument("--attack", default="fgsm", choices=("fgsm", "pgd"))
     attack.add_argument("--gradient", nargs="+", default=["stbp", "rga"], choices=("stbp", "rga"))
     attack.add_argument("--eps", type=parse_eps_list, default=[0.1],
-                        help="ε in input units: 8/255, 0.03, or a list 2/255,4/255,8/255")
-    attack.add_argument("--steps", type=int, default=10, help="PGD steps")
-    attack.add_argument("--alpha", type=parse_eps, help="PGD step size (default 2.5·ε/steps)")
-    attack.add_argument("-T", "--T", type=int, help="time steps (default: the checkpoint's)")
-    attack.add_argument("--time-extension", type=int, default=1, help="craft with k·T steps (the paper: 2)")
+                        help="ε in input units (pixel space: images in [0, 1]): 8/255, 0.03, or a list 2/255,4/255")
+    attack.add_argument("--steps", type=positive_int, default=10, help="PGD steps")
+    attack.add_argument("--alpha", type=parse_step, help="PGD step size in input units (default 2.5·ε/steps)")
+    attack.add_argument("-T", "--T", type=positive_int, help="time steps (default: the checkpoint's)")
+    attack.add_argument("--time-extension", type=positive_int, default=1,
+                        help="craft with k·T steps, evaluate with T (the paper's TE 2x: 2)")
     attack.add_argument("--encoding", choices=("direct", "poisson", "frames"), help="default: the checkpoint's")
-    attack.add_argument("--eot", type=int, default=1, help="Poisson samples averaged per gradient")
+    attack.add_argument("--eot", type=positive_int, default=1, help="Poisson samples averaged per gradient")
     attack.add_argument("--source", help="checkpoint of a separately trained source model (black-box)")
-    attack.add_argument("--limit", type=int, help="attack only the first N test samples")
-    attack.add_argument("--out", help="output directory (default sj_rga_out/attack-<time>)")
+    attack.add_argument("--limit", type=positive_int, help="attack only the first N test samples")
+    add_output_dir(attack, "attack")
     attack.set_defaults(run=cmd_attack)

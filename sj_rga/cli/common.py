@@ -1,15 +1,26 @@
-"""Arguments and loading that the ``sj-rga`` sub-commands share: ε, devices, checkpoints, test data."""
+"""What the ``sj-rga`` sub-commands share: argument checks, output paths, devices, checkpoints, data.
+
+Every argument is checked when the command line is parsed or before any work starts (no training,
+attack or data loading runs on a bad argument), and the error names the option the user typed.
+"""
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import tempfile
 import time
+import warnings
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
 
 import torch
 
-from .errors import UsageError
+from .errors import UsageError, one_line, user_mistakes
+
+# ---------------------------------------------------------------------------------------------- values
 
 
 def parse_eps(text: str) -> float:
@@ -17,7 +28,8 @@ def parse_eps(text: str) -> float:
     try:
         value = float(Fraction(text.strip())) if "/" in text else float(text)
     except (ValueError, ZeroDivisionError):
-        raise argparse.ArgumentTypeError(f"malformed ε {text!r}: write a number such as 0.03 or a fraction such as 8/255")
+        raise argparse.ArgumentTypeError(
+            f"malformed ε {text!r}: write a number such as 0.03 or a fraction such as 8/255") from None
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"ε must be a finite number >= 0, got {text!r}")
     return value
@@ -28,20 +40,186 @@ def parse_eps_list(text: str) -> list[float]:
     return [parse_eps(part) for part in text.split(",") if part.strip()] or [parse_eps(text)]
 
 
+def parse_step(text: str) -> float:
+    """A step size: as :func:`parse_eps`, but > 0."""
+    value = parse_eps(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"the step size must be > 0, got {text!r}")
+    return value
+
+
+def int_at_least(minimum: int, maximum: Optional[int] = None) -> Callable[[str], int]:
+    """An argparse ``type`` for whole numbers in ``[minimum, maximum]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum or (maximum is not None and value > maximum):
+            bound = f">= {minimum}" if maximum is None else f"in {minimum}..{maximum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = int_at_least(1)
+seed_int = int_at_least(0, 2**63 - 1)
+
+
+def positive_float(text: str) -> float:
+    """An argparse ``type`` for finite numbers > 0 (learning rates)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
+def leak(text: str) -> float:
+    """The leak λ of the paper's neuron: in (0, 1], 1 for IF."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"the leak λ must lie in (0, 1] (1 = IF), got {text}")
+    return value
+
+
+# ------------------------------------------------------------------------------------------ output paths
+
+
+def _writable_ancestor(path: Path, shown: str) -> None:
+    """Raise ArgumentTypeError unless ``path`` (a folder, made if missing) could be created and written."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"{shown} lies under {existing}, which is a file, not a folder")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".sj-rga-write-test-", dir=existing)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(
+            f"cannot write {shown}: {existing} is not writable ({error.strerror or one_line(error)})") from None
+    os.close(handle)
+    os.unlink(probe)
+
+
+def output_dir(text: str) -> Path:
+    """An argparse ``type`` for an output folder: missing (made later) or a folder, and writable."""
+    path = Path(text).expanduser()
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} exists and is not a folder: give a new or existing folder")
+    _writable_ancestor(path, text)
+    return path
+
+
+def output_file(text: str) -> Path:
+    """An argparse ``type`` for an output file: not a folder, in a folder that can be made and written."""
+    path = Path(text).expanduser()
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a folder: give a file name such as {path / 'model.pt'}")
+    _writable_ancestor(path.parent, text)
+    return path
+
+
+def default_out(kind: str) -> str:
+    """``sj_rga_out/<kind>-<time>``: where results go without ``--out``."""
+    return str(Path("sj_rga_out") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def add_output_dir(parser: argparse.ArgumentParser, kind: str) -> None:
+    """``--out`` for a results folder, checked (and its default too) before any work."""
+    parser.add_argument("--out", type=output_dir, default=default_out(kind),
+                        help=f"output folder (default sj_rga_out/{kind}-<time>)")
+
+
+# --------------------------------------------------------------------------------------- devices, data
+
+
 def device_arg(name: str) -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise UsageError(f"unknown device {name!r}: use cpu, cuda or cuda:N")
+        raise UsageError(f"unknown --device {name!r}: use cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {name!r} is not available here (no CUDA GPU): use --device cpu")
+        raise UsageError(f"--device {name} is not available here (no CUDA GPU): use --device cpu")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise UsageError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
+        raise UsageError(f"--device {name} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
 
 
-def default_out(kind: str) -> Path:
-    return Path("sj_rga_out") / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+def dataset_info(name: str):
+    """The :class:`sj_rga.data.DatasetInfo` of ``--data name``."""
+    from ..data.registry import DATASETS
+
+    return DATASETS[name]
+
+
+def check_eps_in_range(option: str, values: list[float], data: str) -> None:
+    """ε (or α) cannot exceed the input range: images are in [0, 1] (event frames have no upper bound)."""
+    if dataset_info(data).kind == "frames":
+        return
+    too_large = [v for v in values if v > 1.0]
+    if too_large:
+        raise UsageError(f"{option} {too_large[0]:g} is larger than the input range: {data} images are in [0, 1] "
+                         "(pixel space), so ε = 1 already allows any image; write e.g. 8/255 or 0.03")
+
+
+def check_encoding(encoding: Optional[str], data: str) -> None:
+    """``--encoding frames`` only for event data, ``direct``/``poisson`` only for images."""
+    if encoding is None:
+        return
+    frames = dataset_info(data).kind == "frames"
+    if frames != (encoding == "frames"):
+        allowed = "frames" if frames else "direct or poisson"
+        raise UsageError(f"--encoding {encoding} does not fit --data {data}: use {allowed}")
+
+
+def check_model_fits(name: str, data: str) -> None:
+    """``--model name`` exists and takes ``--data``'s samples (one tiny forward on CPU, before training)."""
+    from spikingjelly.activation_based import functional
+
+    from ..models import MODELS, build
+
+    info = dataset_info(data)
+    shape = dict(in_channels=info.in_channels, image_size=info.image_size) if name in MODELS else {}
+    with user_mistakes(f"--model {name}", ValueError):
+        model = build(name, info.num_classes, **shape)
+    sample = torch.zeros(1, 1, info.in_channels, info.image_size, info.image_size)
+    try:
+        with torch.no_grad():
+            model.eval()(sample)
+    except RuntimeError as error:
+        raise UsageError(f"--model {name} cannot take {data} samples ({info.in_channels}×{info.image_size}×"
+                         f"{info.image_size}): {one_line(error).split('. ')[0]}") from error
+    finally:
+        functional.reset_net(model)
+
+
+def check_data_root(data: str, root: Optional[str], download: bool = False) -> None:
+    """The data set is where ``--data-root`` says (or will be downloaded), without loading it."""
+    from ..data.registry import check_root
+
+    with user_mistakes(f"--data {data}", ValueError, FileNotFoundError, ImportError):
+        check_root(data, root, download)
+
+
+def _checkpoint_message(path: str, error: Exception) -> str:
+    if isinstance(error, FileNotFoundError):
+        return f"--checkpoint {path}: no such file"
+    cause = error.__cause__
+    message = one_line(error)
+    if cause is not None:  # torch's own explanation (e.g. a paragraph about weights_only) stays out
+        message = message.replace(one_line(cause), "").replace(" ()", "").rstrip(": ")
+    message = message.replace(f"checkpoint {path}", "it").replace(str(path), "it")
+    message = re.sub(r" \(written by [^)]*\)", "", message)
+    return f"cannot load checkpoint {path}: {message}; expected a file written by `sj-rga train`"
 
 
 def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: str, device: torch.device):
@@ -49,7 +227,14 @@ def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: st
     from ..training import load_checkpoint, train_digits
 
     if checkpoint:
-        model, meta = load_checkpoint(checkpoint)
+        with warnings.catch_warnings(record=True) as caught:  # torch warns about files it then refuses
+            warnings.simplefilter("always")
+            try:
+                model, meta = load_checkpoint(checkpoint)
+            except (FileNotFoundError, ValueError) as error:
+                raise UsageError(_checkpoint_message(checkpoint, error)) from error
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         if model_name and meta["model"]["name"] != model_name:
             raise UsageError(f"checkpoint {checkpoint} holds {meta['model']['name']}, not --model {model_name}")
         if meta["dataset"] != dataset:
@@ -62,24 +247,26 @@ def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: st
     return model.to(device), meta
 
 
-def test_data(args: argparse.Namespace, meta: dict):
+def test_data(args: argparse.Namespace, frames: Optional[int] = None):
+    """The test split of ``--data`` (the first ``--limit`` samples) in batches of ``--batch-size``;
+    ``frames``: event frames per sample (CIFAR10-DVS)."""
     from ..data.registry import load_dataset
 
-    options = {"frames": meta["input"]["T"]} if args.data == "cifar10dvs" else {}
-    _, test_set, _ = load_dataset(args.data, args.data_root, **options)
+    options = {"frames": frames} if dataset_info(args.data).kind == "frames" else {}
+    with user_mistakes(f"--data {args.data}", ValueError, FileNotFoundError, ImportError):
+        _, test_set, _ = load_dataset(args.data, args.data_root, **options)
     count = len(test_set) if args.limit is None else min(args.limit, len(test_set))
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(test_set, range(count)),
-                                         batch_size=args.batch_size)
-    return loader
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(test_set, range(count)), batch_size=args.batch_size)
 
 
 def add_common(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
     if checkpoint:
         p.add_argument("--checkpoint", help="a checkpoint written by `sj-rga train` (default on digits: a quick model)")
-    p.add_argument("--model", help="reference model name (digits_snn, vgg11, resnet17, dvs_vgg, or a SpikingJelly zoo name)")
+    p.add_argument("--model",
+                   help="reference model name (digits_snn, vgg11, resnet17, dvs_vgg, or a SpikingJelly zoo name)")
     p.add_argument("--data", default="digits", choices=("digits", "cifar10", "cifar100", "cifar10dvs"))
     p.add_argument("--data-root", help="folder holding the data set (needed for cifar10, cifar100, cifar10dvs)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")

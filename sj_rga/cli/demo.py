@@ -5,8 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import default_out
-from .errors import HelpFormatter
+from .common import add_output_dir, output_dir
+from .errors import HelpFormatter, UsageError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -14,16 +14,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..report import format_table, write_results
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()
-    cache = Path(args.cache_dir) if args.cache_dir else default_cache_dir()
+    cache = args.cache_dir
+    if cache is None:
+        try:
+            cache = output_dir(str(default_cache_dir()))
+        except argparse.ArgumentTypeError as error:
+            raise UsageError(f"the model cache ($SJ_RGA_CACHE or ~/.cache/sj-rga): {error}; "
+                             "set SJ_RGA_CACHE or pass --cache-dir") from None
     rows, sweeps, extra = run_demo(settings, cache, progress=not args.no_progress,
                                    log=lambda m: print(f"[sj-rga] {m}", file=sys.stderr))
     shuffle = extra["shuffle_test"]
     print(f"Spike shuffle test (digits_snn, IF, T=8): clean accuracy {100 * shuffle['clean_accuracy']:.2f} %, "
           f"shuffled {100 * shuffle['shuffled_accuracy']:.2f} %")
     print(format_table(rows))
-    out = Path(args.out) if args.out else default_out("demo")
-    write_results(out, rows, sweeps, extra)
-    print(f"Results written to {out.resolve()} (results.json, results.csv, asr_vs_eps.png, asr_vs_lambda.png) "
+    written = write_results(args.out, rows, sweeps, extra)
+    print(f"Results written to {Path(args.out).resolve()} ({', '.join(p.name for p in written)}) "
           f"in {extra['seconds']:.0f} s")
     return 0
 
@@ -32,8 +37,9 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
     """Add ``sj-rga demo`` and its options to the sub-command parsers ``sub``."""
     demo = sub.add_parser("demo", formatter_class=HelpFormatter, help="the paper's experiments on digits, no network",
                           epilog="example:\n  sj-rga demo --out results/demo")
-    demo.add_argument("--out", help="output directory (default sj_rga_out/demo-<time>)")
-    demo.add_argument("--cache-dir", help="where trained models are kept (default ~/.cache/sj-rga or $SJ_RGA_CACHE)")
+    add_output_dir(demo, "demo")
+    demo.add_argument("--cache-dir", type=output_dir,
+                      help="where trained models are kept (default $SJ_RGA_CACHE, else ~/.cache/sj-rga)")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster setting (used in CI)")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(run=cmd_demo)

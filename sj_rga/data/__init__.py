@@ -11,12 +11,21 @@ torchvision and ``spikingjelly.datasets`` are imported only when CIFAR or CIFAR1
 from .cifar import Cutout, ImageArrayDataset, cifar, train_augmentation
 from .cifar10_dvs import SPLIT_SEED, TRAIN_FRACTION, ResizeFrames, cifar10_dvs
 from .digits import digits
-from .info import (CIFAR10, CIFAR10_DVS, CIFAR10_MEAN, CIFAR10_STD, CIFAR100, CIFAR100_MEAN, CIFAR100_STD, DIGITS,
-                   DatasetInfo)
-from .registry import DATASETS, load_dataset
+from .info import (
+    CIFAR10,
+    CIFAR10_DVS,
+    CIFAR10_MEAN,
+    CIFAR10_STD,
+    CIFAR100,
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    DIGITS,
+    DatasetInfo,
+)
+from .registry import DATASETS, check_root, load_dataset
 
 __all__ = [
-    "load_dataset", "DATASETS", "DatasetInfo", "digits", "cifar", "cifar10_dvs", "train_augmentation", "Cutout",
-    "ImageArrayDataset", "ResizeFrames", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD",
+    "load_dataset", "check_root", "DATASETS", "DatasetInfo", "digits", "cifar", "cifar10_dvs", "train_augmentation",
+    "Cutout", "ImageArrayDataset", "ResizeFrames", "CIFAR10_MEAN", "CIFAR10_STD", "CIFAR100_MEAN", "CIFAR100_STD",
     "DIGITS", "CIFAR10", "CIFAR100", "CIFAR10_DVS", "TRAIN_FRACTION", "SPLIT_SEED",
 ]

@@ -104,6 +104,28 @@ def _download(name: str, root: Path) -> None:
         getattr(datasets, LAYOUTS[name].torchvision_class)(str(root), train=train, download=True)
 
 
+def _missing(name: str, root: Path) -> list[str]:
+    """The names of CIFAR ``name``'s files missing from its folder under ``root``."""
+    layout = LAYOUTS[name]
+    folder = root / layout.folder
+    return [f for f in (*layout.train_files, *layout.test_files, layout.meta_file) if not (folder / f).exists()]
+
+
+def check_cifar_root(name: str, root: Union[str, Path]) -> None:
+    """Raise FileNotFoundError unless ``root`` holds the python version of CIFAR ``name`` (reads nothing)."""
+    if name not in LAYOUTS:
+        raise ValueError(f"unknown CIFAR variant {name!r}: use one of {', '.join(LAYOUTS)}")
+    root = Path(root)
+    missing = _missing(name, root)
+    if missing:
+        folder = root / LAYOUTS[name].folder
+        what = f"no folder {folder}" if not folder.is_dir() else f"{folder} lacks {', '.join(missing)}"
+        raise FileNotFoundError(
+            f"{name} not found under {root}: {what}. Pass download=True (`--download` on the command line) to "
+            f"fetch it, or extract the python version of {name} so that {folder} holds its batches."
+        )
+
+
 def cifar(name: str, root: Union[str, Path], download: bool = False, augment: bool = True,
           cutout: int = 0) -> tuple[ImageArrayDataset, ImageArrayDataset]:
     """``(train, test)`` CIFAR-10 (``name="cifar10"``) or CIFAR-100 (``"cifar100"``) data sets.
@@ -117,15 +139,9 @@ def cifar(name: str, root: Union[str, Path], download: bool = False, augment: bo
         raise ValueError(f"unknown CIFAR variant {name!r}: use one of {', '.join(LAYOUTS)}")
     layout, root = LAYOUTS[name], Path(root)
     folder = root / layout.folder
-    needed = [folder / f for f in (*layout.train_files, *layout.test_files, layout.meta_file)]
-    if download and not all(path.exists() for path in needed):
+    if download and _missing(name, root):
         _download(name, root)
-    missing = [str(path) for path in needed if not path.exists()]
-    if missing:
-        raise FileNotFoundError(
-            f"{name} not found under {root}: missing {', '.join(missing)}. Pass download=True (`--download` on the "
-            f"command line) to fetch it, or extract the python version of {name} so that {folder} holds its batches."
-        )
+    check_cifar_root(name, root)
     with open(folder / layout.meta_file, "rb") as handle:
         classes = list(pickle.load(handle, encoding="latin1")[layout.names_key])
     transform = train_augmentation(cutout) if augment else None

@@ -50,6 +50,12 @@ def _check_root(root: Path, download: bool, dataset_class: type) -> None:
     )
 
 
+def check_cifar10_dvs_root(root: Union[str, Path], download: bool = False) -> None:
+    """Raise FileNotFoundError unless CIFAR10-DVS can be built at ``root`` (reads no events)."""
+    dataset_class = import_optional("spikingjelly.datasets.cifar10_dvs", "CIFAR10-DVS").CIFAR10DVS
+    _check_root(Path(root), download, dataset_class)
+
+
 def cifar10_dvs(root: Union[str, Path], frames: int = 10, size: int = 48, split: str = "random",
                 download: bool = False) -> tuple[Subset, Subset]:
     """``(train, test)`` subsets of CIFAR10-DVS with samples ``(frames [T, 2, size, size] event counts, label)``.

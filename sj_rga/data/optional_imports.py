@@ -1,8 +1,8 @@
 """Imports of torchvision and ``spikingjelly.datasets``, kept out of the package's core.
 
 Both import torchvision's compiled operators, which fail when the torch, torchvision and torchaudio builds
-do not match (a CPU torch beside CUDA builds of torchvision/torchaudio, for example). They are imported only inside the functions that need them, and a failure names
-the fix.
+do not match (a CPU torch beside CUDA builds of torchvision/torchaudio, for example). They are imported only
+inside the functions that need them, and a failure names the fix.
 """
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ def requested() -> str:
     return choice
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cupy_backend() -> Union[ModuleType, ImportError]:
     """:mod:`sj_rga.ops.cupy_backend`, or the ImportError that stopped it (CuPy missing or broken)."""
     try:

@@ -26,7 +26,7 @@ OPTIONS = ("--fmad=false",)
 _SCALARS = {"ptr": numpy.uint64, "i64": numpy.int64, "i32": numpy.int32, "f32": numpy.float32}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def module() -> cupy.RawModule:
     """The compiled kernels (compiled once per process, on first call)."""
     return cupy.RawModule(code=kernels.SOURCE.read_text(), options=OPTIONS)

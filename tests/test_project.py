@@ -1,0 +1,56 @@
+"""Project basics a user and a packager rely on: licence, changelog, version, typing marker, lint, README."""
+import configparser
+import re
+from importlib.metadata import version
+from pathlib import Path
+
+import sj_rga
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _setup() -> configparser.ConfigParser:
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    return setup
+
+
+def test_licence_file_matches_setup_cfg():
+    assert _setup()["metadata"]["license"].strip() == "MIT"
+    text = (ROOT / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "Permission is hereby granted, free of charge" in text
+    assert "LICENSE" in _setup()["metadata"]["license_files"]
+
+
+def test_changelog_has_unreleased_and_the_first_release():
+    text = (ROOT / "CHANGELOG.md").read_text()
+    assert re.search(r"^## \[Unreleased\]", text, re.M)
+    assert re.search(rf"^## \[{re.escape(sj_rga.__version__)}\] - \d{{4}}-\d\d-\d\d", text, re.M)
+
+
+def test_version_is_set_in_one_place_and_py_typed_ships():
+    setup = _setup()
+    assert setup["metadata"]["version"].strip() == "attr: sj_rga.__version__"
+    assert "py.typed" in setup["options.package_data"]["sj_rga"] and (ROOT / "sj_rga" / "py.typed").is_file()
+    assert version("sj-rga") == sj_rga.__version__
+
+
+def test_spikingjelly_is_bounded_below_its_next_minor_release():
+    requirements = _setup()["options"]["install_requires"].split()
+    assert "spikingjelly>=0.0.0.0.14,<2.1" in requirements
+    assert "spikingjelly==2.1" in (ROOT / "README.md").read_text()  # how to try a newer release
+
+
+def test_ruff_is_configured_and_run_in_ci():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert "[tool.ruff]" in pyproject and "line-length = 120" in pyproject
+    assert re.search(r"^ruff check \.$", (ROOT / ".ci" / "run").read_text(), re.M)
+
+
+def test_readme_starts_with_the_two_set_up_commands_and_documents_the_basics():
+    text = (ROOT / "README.md").read_text()
+    first_block = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert first_block == ['pip install . && sj-rga demo', 'pip install ".[test]" && python -m pytest -q']
+    for needed in ("SJ_RGA_DEBUG", "docs/method.md", "LICENSE", "CHANGELOG.md"):
+        assert needed in text, needed
+    assert (ROOT / "docs" / "method.md").is_file()
