@@ -8,25 +8,34 @@ Inputs reach the model time-major: a static image batch ``[B, C, H, W]`` in pixe
 repeated over T and normalised (``mean``/``std``, direct encoding) or drawn as Poisson spikes of the
 pixel values; a frame batch ``[B, T, C, H, W]`` is transposed to ``[T, B, C, H, W]``. The checkpoint
 records this input setting so that attacks feed the model the same way.
+
+Adversarial training (method §4; :mod:`sj_rga.adversarial`): with ``TrainConfig(adversarial=...)`` every step
+first finds adversarial inputs with the model as it will be evaluated (an :class:`sj_rga.SNNClassifier`:
+BatchNorm/Dropout in eval mode, any gradient it offers, the fast RGA path where the model allows), then
+updates the parameters by BPTT on the adversarial loss with the model in training mode, so that BatchNorm
+keeps learning its statistics.
 """
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence, Union
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from . import __version__
 from . import encoding as enc
 from ._compat import VERSION as SPIKINGJELLY_VERSION
+from .adversarial import AdversarialConfig, adversarial_examples, adversarial_loss, random_start
+from .classifier import SNNClassifier
 from .data import load_dataset
 from .models import MODELS, build
+from .report import atomic_path
 
 #: Marks a file written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"
@@ -66,7 +75,9 @@ class InputSpec:
 class TrainConfig:
     """Optimisation settings; the defaults are the paper's recipe (SGD with momentum, cosine annealing of
     the learning rate over ``epochs``). ``max_batches`` caps the batches per epoch; ``device`` defaults to
-    CUDA when available."""
+    CUDA when available. ``adversarial`` (an :class:`~sj_rga.adversarial.AdversarialConfig`, or its fields
+    as a dict as a checkpoint records them) chooses clean training (the default), FGSM-AT, PGD-AT or TRADES.
+    """
 
     epochs: int = 200
     batch_size: int = 64
@@ -78,12 +89,22 @@ class TrainConfig:
     progress: bool = True
     device: Optional[str] = None
     num_workers: int = 0
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.adversarial, dict):
+            self.adversarial = AdversarialConfig(**self.adversarial)
+        if not isinstance(self.adversarial, AdversarialConfig):
+            raise TypeError("adversarial must be an sj_rga.adversarial.AdversarialConfig (or a dict of its fields), "
+                            f"got {type(self.adversarial).__name__}")
 
 
 @dataclass
 class TrainResult:
-    """The trained model (in eval mode), its test accuracy in [0, 1] (None without a test set), and the
-    mean training loss and accuracy of each epoch."""
+    """The trained model (in eval mode), its clean test accuracy in [0, 1] (None without a test set), and per
+    epoch the mean training ``loss``, the ``accuracy`` on the clean training batches (clean training and
+    TRADES) and the ``adversarial_accuracy`` on the inner maximisation's examples (adversarial training), all
+    measured in training mode during the epoch."""
 
     model: nn.Module
     accuracy: Optional[float]
@@ -101,9 +122,10 @@ def mean_output(model: nn.Module, images: torch.Tensor, inputs: InputSpec) -> to
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, dataset: Dataset, inputs: InputSpec, batch_size: int = 64,
+def accuracy(model: nn.Module, dataset: Dataset, inputs: InputSpec, batch_size: int = 64,
              device: Optional[Union[str, torch.device]] = None) -> float:
-    """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``dataset``."""
+    """Clean top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``dataset``. (For robust accuracy
+    and attack success rates see :func:`sj_rga.evaluate`.)"""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     correct = total = 0
@@ -113,54 +135,115 @@ def evaluate(model: nn.Module, dataset: Dataset, inputs: InputSpec, batch_size: 
         total += len(labels)
     functional.reset_net(model)
     if total == 0:
-        raise ValueError("evaluate got an empty data set")
+        raise ValueError("accuracy got an empty data set")
     return correct / total
+
+
+def inner_classifier(model: nn.Module, inputs: InputSpec, gradient: str) -> SNNClassifier:
+    """The :class:`~sj_rga.SNNClassifier` that adversarial training attacks: ``model`` fed as ``inputs`` says
+    (T, encoding, normalisation; bounds [0, 1] for images, [0, ∞) for event frames), with ``gradient``."""
+    from .experiment import classifier_from_meta
+
+    return classifier_from_meta(model, {"input": asdict(inputs)}, gradient=gradient)
+
+
+def _step_loss(model: nn.Module, inputs: InputSpec, images: torch.Tensor, labels: torch.Tensor,
+               adversarial: AdversarialConfig, classifier: Optional[SNNClassifier],
+               delta: Optional[torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Per-sample loss ``[B]`` of one training step, with ``model`` in training mode, and the number of
+    correct predictions by kind (``accuracy``: clean inputs, ``adversarial_accuracy``: the inner
+    maximisation's)."""
+    if not adversarial.active:
+        output = mean_output(model.train(), images, inputs)
+        return F.cross_entropy(output, labels, reduction="none"), {"accuracy": (output.argmax(1) == labels).sum()}
+    x_adv = adversarial_examples(classifier, adversarial, images, labels, delta)
+    model.train()
+    clean = mean_output(model, images, inputs) if adversarial.method == "trades" else None
+    output = mean_output(model, x_adv, inputs)
+    correct = {"adversarial_accuracy": (output.argmax(1) == labels).sum()}
+    if clean is not None:
+        correct["accuracy"] = (clean.argmax(1) == labels).sum()
+    return adversarial_loss(adversarial, clean, output, labels), correct
+
+
+#: The adversarial random starts come from a generator seeded with ``TrainConfig.seed + START_SEED_OFFSET``
+#: (the data order from one seeded with ``TrainConfig.seed``).
+START_SEED_OFFSET = 1_000_003
+
+
+class GlobalBatches(Sampler[list[int]]):
+    """The training order: each epoch (each ``iter``) a permutation of the ``size`` sample indices,
+    ``torch.randperm(size, generator)`` from one generator seeded with ``seed`` and kept across epochs, cut into
+    global batches of ``batch_size`` (the last one may be smaller), at most ``max_batches`` of them."""
+
+    def __init__(self, size: int, batch_size: int, seed: int, max_batches: Optional[int] = None):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        self.size, self.batch_size = size, batch_size
+        batches = -(-size // batch_size)
+        self.batches = batches if max_batches is None else min(batches, max_batches)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        for index in range(self.batches):
+            yield order[index * self.batch_size:(index + 1) * self.batch_size]
 
 
 def train(model: nn.Module, train_set: Dataset, inputs: InputSpec, config: Optional[TrainConfig] = None,
           test_set: Optional[Dataset] = None) -> TrainResult:
     """Train ``model`` in place with BPTT on cross-entropy of its output averaged over T.
 
-    ``model`` maps ``[T, B, ...]`` to ``[T, B, classes]``; its neurons' surrogate gives the backward. The
-    test accuracy is measured once, after the last epoch. ``config`` defaults to the paper's recipe.
+    ``model`` maps ``[T, B, ...]`` to ``[T, B, classes]``; its neurons' surrogate gives the backward. Batches
+    come in the order of :class:`GlobalBatches`. With ``config.adversarial`` set, each step first finds
+    adversarial inputs (:mod:`sj_rga.adversarial`; the model in eval mode as :class:`~sj_rga.SNNClassifier`
+    runs it, input gradients only, from random starts drawn per batch by a generator seeded with
+    ``config.seed +`` :data:`START_SEED_OFFSET`), then updates the parameters on the adversarial loss by BPTT
+    with the model in training mode. The clean test accuracy is measured once, after the last epoch.
+    ``config`` defaults to the paper's recipe.
     """
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     device = _device(config)
-    model.to(device)
-    loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True, num_workers=config.num_workers,
-                        generator=torch.Generator().manual_seed(config.seed))
-    steps = len(loader) if config.max_batches is None else min(len(loader), config.max_batches)
+    adversarial = config.adversarial
+    classifier = inner_classifier(model, inputs, adversarial.gradient) if adversarial.active else None
+    order = GlobalBatches(len(train_set), config.batch_size, config.seed, config.max_batches)
+    steps = len(order)
     if steps < 1:
         raise ValueError("training needs at least one batch: the training set is empty or max_batches < 1")
+    model.to(device)
+    starts = torch.Generator().manual_seed(config.seed + START_SEED_OFFSET)
+    loader = DataLoader(train_set, batch_sampler=order, num_workers=config.num_workers)
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     history: list[dict[str, float]] = []
     with tqdm(total=config.epochs * steps, disable=not config.progress, desc="train") as bar:
         for epoch in range(config.epochs):
-            model.train()
-            loss_sum = correct = seen = 0.0
-            for index, (images, labels) in enumerate(loader):
-                if index >= steps:
-                    break
+            sums: dict[str, float] = {"loss": 0.0}
+            seen = 0
+            for images, labels in loader:
                 images, labels = images.to(device), labels.to(device)
-                output = mean_output(model, images, inputs)
-                loss = F.cross_entropy(output, labels)
+                delta = random_start(adversarial, tuple(images.shape), starts) if adversarial.active else None
+                losses, correct = _step_loss(model, inputs, images, labels, adversarial, classifier, delta)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                losses.mean().backward()
                 optimizer.step()
-                loss_sum += float(loss.detach()) * len(labels)
-                correct += float((output.argmax(1) == labels).sum())
+                sums["loss"] += float(losses.detach().sum())
+                for key, count in correct.items():
+                    sums[key] = sums.get(key, 0.0) + float(count)
                 seen += len(labels)
                 bar.update()
-                bar.set_postfix(epoch=epoch + 1, loss=loss_sum / seen, acc=correct / seen)
+                bar.set_postfix(epoch=epoch + 1, **{key: value / seen for key, value in sums.items()})
             schedule.step()
-            history.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen})
+            history.append({"epoch": epoch + 1, **{key: value / seen for key, value in sums.items()}})
     functional.reset_net(model)
-    accuracy = None if test_set is None else evaluate(model, test_set, inputs, config.batch_size, device)
+    test_accuracy = None if test_set is None else accuracy(model, test_set, inputs, config.batch_size, device)
     model.eval()
-    return TrainResult(model, accuracy, history)
+    return TrainResult(model, test_accuracy, history)
 
 
 def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict[str, Any], inputs: InputSpec,
@@ -168,12 +251,14 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict
     """Write ``model``'s weights with everything needed to rebuild and feed it.
 
     ``model_config``: the keyword arguments of :func:`sj_rga.models.build` that built ``model`` (name,
-    num_classes, lam, surrogate, ...). The file is a dict of plain values and tensors, loadable with
-    ``torch.load(path, weights_only=True)``.
+    num_classes, lam, surrogate, ...). ``config`` is recorded under ``"train"``, its adversarial settings under
+    ``["train"]["adversarial"]`` (method, eps, steps, alpha, gradient, beta). The file is a dict of plain
+    values and tensors, loadable with ``torch.load(path, weights_only=True)``; it is written to a temporary
+    file first and renamed, so ``path`` never holds a partial checkpoint.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({
+    record = {
         "format": CHECKPOINT_FORMAT,
         "model": dict(model_config),
         "input": {**asdict(inputs), "mean": _plain(inputs.mean), "std": _plain(inputs.std)},
@@ -182,7 +267,9 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict
         "train": None if config is None else asdict(config),
         "versions": {"sj_rga": __version__, "spikingjelly": SPIKINGJELLY_VERSION, "torch": str(torch.__version__)},
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-    }, path)
+    }
+    with atomic_path(path) as partial:  # all or nothing: an interrupted save leaves no half-written checkpoint
+        torch.save(record, partial)
     return path
 
 

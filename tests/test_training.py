@@ -16,7 +16,7 @@ def test_digits_preset_reaches_high_accuracy(tmp_path):
     loaded, loaded_meta = training.load_checkpoint(tmp_path / "digits.pt")
     assert loaded_meta["accuracy"] == meta["accuracy"]
     _, test = data.digits()
-    assert training.evaluate(loaded, test, training.input_spec(loaded_meta)) == pytest.approx(meta["accuracy"])
+    assert training.accuracy(loaded, test, training.input_spec(loaded_meta)) == pytest.approx(meta["accuracy"])
 
 
 def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
