@@ -225,7 +225,7 @@ def test_checkpoint_records_the_adversarial_settings(tmp_path):
 def _cli_error(capsys, *args):
     code = cli_main(list(args))
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("sj-rga: error:"), lines
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("sj-rga train: error:"), lines
     return lines[0]
 
 
