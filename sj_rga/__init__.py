@@ -3,9 +3,10 @@
 Importing the package gives SpikingJelly's IFNode, LIFNode and ParametricLIFNode the RGA backward
 whenever their surrogate is :class:`RGA` or they sit inside :func:`rate_mode`.
 """
-from . import attacks
+from . import attacks, gradients
 from .classifier import SNNClassifier
 from .fast import register_affine_block
+from .gradients import gradient_mode
 from .mapping import NeuronMapping, neuron_mapping, register_neuron
 from .metrics import AttackReport, evaluate
 from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
@@ -18,5 +19,5 @@ __version__ = "0.1.0"
 __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",
     "RateIFNode", "RateLIFNode", "RateParametricLIFNode", "SNNClassifier", "attacks", "evaluate", "AttackReport",
-    "shuffle_test", "ShuffleReport", "register_affine_block",
+    "shuffle_test", "ShuffleReport", "register_affine_block", "gradients", "gradient_mode",
 ]

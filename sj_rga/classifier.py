@@ -1,26 +1,27 @@
-"""``SNNClassifier``: a SpikingJelly model + T + encoding + gradient mode -> logits ``[B, classes]``.
+"""``SNNClassifier``: a SpikingJelly model + T + encoding + gradient estimator -> logits ``[B, classes]``.
 
 Hand it to any attack, ours or torchattacks': it takes pixel-space batches, normalises inside, resets
 neuron state on every call, runs the model in multi-step mode with BatchNorm/Dropout in eval, averages
-the output over time, and leaves the model's modes and state as they were.
+the output over time, takes the input gradient with the chosen estimator (:mod:`sj_rga.gradients`), and
+leaves the model's parameters, modes and state as they were.
 """
 from __future__ import annotations
 
-import contextlib
-from typing import Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from . import encoding as enc
-from .fast import fast_rga_logits, use_fast_path
+from .fast import RGA_PATHS
+from .gradients import GradientEstimator, Statistics, estimator
+from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES
-from .rate_mode import rate_mode, restore_model_state, save_model_state, spiking_neurons
-from .surrogate import DEFAULT_BETA, DEFAULT_GAMMA, RGA, check_leak, check_smoothing
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
-GRADIENTS = ("stbp", "rga")
+#: Wrappers that copy or synchronise a module and run it; the classifier runs the module inside them itself.
+PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
 
 
 def _channel_stats(value: Union[None, float, Sequence[float], torch.Tensor], name: str) -> Optional[torch.Tensor]:
@@ -45,6 +46,13 @@ def _check_bounds(bounds: Bounds) -> tuple[Optional[float], Optional[float]]:
     return (low, high)
 
 
+def unwrap_parallel(model: nn.Module) -> nn.Module:
+    """The module inside ``nn.DataParallel`` / ``DistributedDataParallel`` wrappers (``model`` itself if none)."""
+    while isinstance(model, PARALLEL_WRAPPERS):
+        model = model.module
+    return model
+
+
 class SNNClassifier(nn.Module):
     """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
 
@@ -52,14 +60,31 @@ class SNNClassifier(nn.Module):
     ``encoding``: ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
     with a straight-through backward; ``eot`` samples averaged when gradients are taken; ``seed`` makes
     the spikes reproducible), ``'frames'`` (input ``[B, T, C, H, W]`` event frames; T must equal the
-    data's time axis). ``gradient``: ``'stbp'`` (the model's own surrogate, BPTT) or ``'rga'`` (every
-    spiking neuron under :func:`sj_rga.rate_mode` with ``lam``, ``beta``, ``gamma``).
-    ``mean``/``std`` (per channel) normalise the encoded input inside; ``bounds`` is the valid input
-    range (``None`` for no bound on a side; e.g. ``(0, None)`` for event counts).
-    ``rga_path`` (with ``gradient='rga'``): ``'auto'`` takes the fast RGA gradient (:mod:`sj_rga.fast`: a
-    no-grad T-step forward plus one T = 1 backward, same logits and gradients) when the model provably allows
-    it and the per-layer backward otherwise; ``'fast'`` insists (ValueError if not provable); ``'layer'``
-    always takes the per-layer backward.
+    data's time axis). ``mean``/``std`` (per channel) normalise the encoded input inside; ``bounds`` is the
+    valid input range (``None`` for no bound on a side; e.g. ``(0, None)`` for event counts).
+
+    ``gradient``: the input-gradient estimator (method §2), by name (``'stbp'``, ``'rga'``, ``'bptr'``,
+    ``'hart'``, ``'pdsg'``, ``'assg'``, with the published defaults) or as an object carrying its
+    parameters (``sj_rga.gradients.HART(gamma=0.5)``, ``RGA(lam=0.9)``, ``ASSG(A=0.45)``, ...). The forward
+    logits are the stock model's, bit for bit, whatever the estimator.
+
+    ``rga_path`` (RGA, BPTR and HART, the time-uniform estimators): ``'auto'`` takes the fast path
+    (:mod:`sj_rga.fast`: a no-grad T-step forward plus one T = 1 backward, same logits and gradients) when
+    the model provably allows it and the per-layer backward otherwise; ``'fast'`` insists (ValueError if
+    not provable); ``'layer'`` always takes the per-layer backward.
+
+    ``parameter_gradients``: False (the default) builds no autograd graph to the model's parameters, so
+    an attack (or torchattacks' FAB, which calls ``.backward()``) leaves no ``.grad`` on them; their
+    ``requires_grad`` flags are restored after every call. True keeps the graph (adversarial training).
+
+    ASSG's statistics live here, never in the model: a new classifier starts fresh, every forward taken
+    with gradients updates them once (not again inside the EOT repeats), and :meth:`restart` starts them
+    afresh, as every attack run does. They are per sample: a layer whose batch changes starts afresh.
+
+    ``nn.DataParallel`` and ``DistributedDataParallel`` wrappers are looked through: the classifier runs
+    the wrapped module itself, on its device, so every estimator sees the whole batch (DataParallel's
+    copies would not carry a batch statistic, and an input gradient needs no parameter synchronisation).
+    For several GPUs run one process per GPU under torchrun, each attacking its share of the data.
     """
 
     def __init__(
@@ -67,16 +92,14 @@ class SNNClassifier(nn.Module):
         model: nn.Module,
         T: int,
         encoding: str = "direct",
-        gradient: str = "rga",
+        gradient: Union[str, GradientEstimator] = "rga",
         mean: Union[None, float, Sequence[float]] = None,
         std: Union[None, float, Sequence[float]] = None,
         bounds: Bounds = (0.0, 1.0),
         eot: int = 1,
         seed: Optional[int] = None,
-        lam: Optional[float] = None,
-        beta: float = DEFAULT_BETA,
-        gamma: float = DEFAULT_GAMMA,
         rga_path: str = "auto",
+        parameter_gradients: bool = False,
     ):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -85,54 +108,76 @@ class SNNClassifier(nn.Module):
             raise ValueError(f"T (time steps) must be an integer >= 1, got {T!r}")
         if encoding not in enc.ENCODINGS:
             raise ValueError(f"encoding must be one of {enc.ENCODINGS}, got {encoding!r}")
-        if gradient not in GRADIENTS:
-            raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
         if isinstance(eot, bool) or not isinstance(eot, int) or eot < 1:
             raise ValueError(f"eot (samples averaged per gradient) must be an integer >= 1, got {eot!r}")
         if eot > 1 and encoding != "poisson":
             raise ValueError("eot > 1 only makes sense for the random 'poisson' encoding")
-        if lam is not None:
-            check_leak(lam)
-        check_smoothing(beta, gamma)
-        spiking_neurons(model)  # a clear error now for a model without neurons
-        use_fast_path(model, rga_path)  # a clear error now for an unknown rga_path or an unprovable 'fast'
+        if rga_path not in RGA_PATHS:
+            raise ValueError(f"rga_path must be one of {RGA_PATHS}, got {rga_path!r}")
+        if not isinstance(parameter_gradients, bool):
+            raise TypeError(f"parameter_gradients must be True or False, got {parameter_gradients!r}")
+        self.estimator: GradientEstimator = estimator(gradient)
+        self.estimator.check_model(unwrap_parallel(model), rga_path)  # a clear error now, not at the first call
         self.model = model
-        self.T, self.encoding, self.gradient, self.eot, self.seed = T, encoding, gradient, eot, seed
-        self.lam, self.beta, self.gamma, self.rga_path = lam, beta, gamma, rga_path
+        self.T, self.encoding, self.eot, self.seed = T, encoding, eot, seed
+        self.rga_path, self.parameter_gradients = rga_path, parameter_gradients
         self.norm_mean, self.norm_std = _channel_stats(mean, "mean"), _channel_stats(std, "std")
         self.bounds = _check_bounds(bounds)
         self._generators: dict[torch.device, torch.Generator] = {}
+        self._statistics: Optional[Statistics] = self.estimator.new_statistics()
+
+    @property
+    def gradient_name(self) -> str:
+        """The estimator's short name (``'stbp'``, ``'rga'``, ``'bptr'``, ``'hart'``, ``'pdsg'``, ``'assg'``)."""
+        return self.estimator.name
+
+    @property
+    def statistics(self) -> Optional[Statistics]:
+        """The estimator's statistics (ASSG's moments) for the current attack run, or None."""
+        return self._statistics
+
+    @property
+    def network(self) -> nn.Module:
+        """The module the classifier runs: ``model``, or the module inside its DataParallel/DDP wrappers."""
+        return unwrap_parallel(self.model)
 
     def extra_repr(self) -> str:
-        return (f"T={self.T}, encoding={self.encoding!r}, gradient={self.gradient!r}, bounds={self.bounds}, "
+        return (f"T={self.T}, encoding={self.encoding!r}, gradient={self.estimator!r}, bounds={self.bounds}, "
                 f"eot={self.eot}")
 
+    def restart(self) -> None:
+        """Restart the Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
+
+        Every attack run starts with it (the package's attacks call it; torchattacks' attacks call
+        ``eval()``, which calls it), so equal seeds give equal adversarial examples."""
+        self._generators.clear()
+        self._statistics = self.estimator.new_statistics()
+
     def train(self, mode: bool = True) -> SNNClassifier:
-        """Set only the classifier's own flag: every call sets the wrapped model's modes itself and puts
-        them back, so ``eval()``/``train()`` from an attack library never change the user's model."""
+        """Set only the classifier's own flag, and :meth:`restart`. Every call sets the wrapped model's modes
+        itself and puts them back, so ``eval()``/``train()`` from an attack library never change the user's
+        model; torchattacks calls ``eval()`` at the start of every attack, which restarts the run."""
         if not isinstance(mode, bool):
             raise TypeError(f"train(mode) expects a bool, got {type(mode).__name__}")
         self.training = mode
+        self.restart()
         return self
+
+    def _copy(self, **changes: Any) -> SNNClassifier:
+        settings = dict(model=self.model, T=self.T, encoding=self.encoding, gradient=self.estimator,
+                        mean=None if self.norm_mean is None else self.norm_mean.tolist(),
+                        std=None if self.norm_std is None else self.norm_std.tolist(), bounds=self.bounds,
+                        eot=self.eot, seed=self.seed, rga_path=self.rga_path,
+                        parameter_gradients=self.parameter_gradients)
+        return SNNClassifier(**{**settings, **changes})
 
     def with_time_steps(self, T: int) -> SNNClassifier:
         """The same classifier (same model object) with T steps, e.g. ``2 * T`` for a time-extended attack."""
-        return SNNClassifier(self.model, T, self.encoding, self.gradient,
-                             None if self.norm_mean is None else self.norm_mean.tolist(),
-                             None if self.norm_std is None else self.norm_std.tolist(),
-                             self.bounds, self.eot, self.seed, self.lam, self.beta, self.gamma, self.rga_path)
+        return self._copy(T=T)
 
-    def with_gradient(self, gradient: str) -> SNNClassifier:
-        """The same classifier with another gradient mode (``'stbp'`` or ``'rga'``)."""
-        twin = self.with_time_steps(self.T)
-        if gradient not in GRADIENTS:
-            raise ValueError(f"gradient must be one of {GRADIENTS}, got {gradient!r}")
-        twin.gradient = gradient
-        return twin
-
-    def reseed(self) -> None:
-        """Restart the Poisson spike stream from ``seed`` (attacks call it so equal seeds give equal results)."""
-        self._generators.clear()
+    def with_gradient(self, gradient: Union[str, GradientEstimator]) -> SNNClassifier:
+        """The same classifier with another estimator, by name or as an object (fresh statistics)."""
+        return self._copy(gradient=gradient)
 
     # -- input checks -------------------------------------------------------------------------------
     def check_input(self, x: object) -> torch.Tensor:
@@ -180,18 +225,18 @@ class SNNClassifier(nn.Module):
         return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std,
                           self._generator(x.device))
 
-    def _prepare_model(self) -> None:
+    def _prepare_model(self, network: nn.Module) -> None:
         """Multi-step mode, BatchNorm/Dropout in eval, neurons in train (0.0.0.0.14's eval path has no
         input gradient), fresh neuron state."""
-        functional.set_step_mode(self.model, "m")
-        self.model.eval()
-        for m in self.model.modules():
+        functional.set_step_mode(network, "m")
+        network.eval()
+        for m in network.modules():
             if isinstance(m, SPIKING_BASES):
                 m.train()
-        functional.reset_net(self.model)
+        functional.reset_net(network)
 
     def _logits(self, x_seq: torch.Tensor) -> torch.Tensor:
-        out = self.model(x_seq)
+        out = self.network(x_seq)
         if not isinstance(out, torch.Tensor):
             raise TypeError(f"the model must return a tensor [T, B, classes], got {type(out).__name__}")
         if out.dim() == 3 and out.shape[0] == x_seq.shape[0]:
@@ -200,24 +245,33 @@ class SNNClassifier(nn.Module):
             return out
         raise ValueError(f"the model must return [T, B, classes] or [B, classes], got shape {tuple(out.shape)}")
 
+    def _check_device(self, x: torch.Tensor, network: nn.Module) -> None:
+        """Inside DataParallel the inputs must be on the wrapped module's device (the classifier runs it)."""
+        if isinstance(self.model, nn.DataParallel):
+            device = next((p.device for p in network.parameters()), x.device)
+            if device != x.device:
+                raise ValueError(f"the inputs are on {x.device} but the module inside nn.DataParallel is on {device}; "
+                                 "SNNClassifier runs that module itself: move the inputs to its device")
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, classes]`` for a pixel-space batch (``[B, T, C, H, W]`` for frames)."""
         self.check_input(x)
+        network = self.network
+        self._check_device(x, network)
         repeats = self.eot if (self.encoding == "poisson" and torch.is_grad_enabled()) else 1
-        saved = save_model_state(self.model)
+        saved = save_model_state(network)
+        frozen = [] if self.parameter_gradients else [p for p in network.parameters() if p.requires_grad]
         try:
-            self._prepare_model()
-            fast = self.gradient == "rga" and use_fast_path(self.model, self.rga_path)
-            context = rate_mode(self.model, self.lam, self.beta, self.gamma) if self.gradient == "rga" and not fast \
-                else contextlib.nullcontext()
-            with context:
-                logits = 0
-                for _ in range(repeats):
-                    functional.reset_net(self.model)
-                    x_seq = self.encode(x)
-                    rga = RGA(self.lam, self.beta, self.gamma)
-                    logits = logits + (fast_rga_logits(self.model, x_seq, self._logits, rga)
-                                       if fast else self._logits(x_seq))
+            for p in frozen:
+                p.requires_grad_(False)
+            self._prepare_model(network)
+            logits = 0
+            for repeat in range(repeats):
+                functional.reset_net(network)
+                logits = logits + self.estimator.logits(network, self.encode(x), self._logits, path=self.rga_path,
+                                                        statistics=self._statistics, update=repeat == 0)
             return logits / repeats
         finally:
+            for p in frozen:
+                p.requires_grad_(True)
             restore_model_state(saved)

@@ -8,9 +8,10 @@ import torch.nn as nn
 
 from .attacks import FGSM, PGD
 from .classifier import SNNClassifier
+from .gradients import NAMES
 from .metrics import Data, evaluate
 
-GRADIENTS = ("stbp", "rga")
+GRADIENTS = NAMES
 ATTACKS = ("fgsm", "pgd")
 
 

@@ -92,6 +92,17 @@ def is_spiking_neuron(module: torch.nn.Module) -> bool:
     return isinstance(module, SPIKING_BASES) or any(cls in _REGISTRY for cls in type(module).__mro__)
 
 
+def spiking_neurons(model: torch.nn.Module) -> list[torch.nn.Module]:
+    """Every spiking neuron in ``model`` (SpikingJelly neurons and registered classes), in module order."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"expected a torch.nn.Module, got {type(model).__name__}")
+    found = [m for m in model.modules() if is_spiking_neuron(m)]
+    if not found:
+        raise ValueError(f"{type(model).__name__} contains no spiking neuron (no SpikingJelly BaseNode and no "
+                         "class registered with sj_rga.register_neuron): there is nothing to take a gradient of")
+    return found
+
+
 def unmappable_error(node: torch.nn.Module) -> ValueError:
     name = type(node).__name__
     return ValueError(

@@ -1,34 +1,62 @@
-"""The RGA backward inside SpikingJelly's own IF/LIF/PLIF neurons, and the Rate*Node classes.
+"""SpikingJelly's IF/LIF/PLIF neurons as sj_rga intercepts them (method §5), and the Rate*Node classes.
 
-Importing ``sj_rga`` wraps ``multi_step_forward`` of ``IFNode``, ``LIFNode`` and ``ParametricLIFNode``:
-a neuron whose surrogate is an :class:`~sj_rga.RGA` (or that sits inside :func:`~sj_rga.rate_mode`)
-runs the rate op; every other neuron calls the original method untouched.
+Importing ``sj_rga`` wraps ``multi_step_forward`` and ``single_step_forward`` of ``IFNode``, ``LIFNode`` and
+``ParametricLIFNode``. The wrapped multi-step method asks, in this order:
+
+1. does this very module carry a gradient handle (the instance attribute :data:`HANDLE`, which
+   :func:`sj_rga.intercept.attach` sets for the duration of a block and removes afterwards)? Then the
+   handle runs the layer (an estimator's per-layer backward, or the fast path's recording and replay);
+2. is the neuron's surrogate an :class:`~sj_rga.RGA`? Then the rate op runs it;
+3. otherwise SpikingJelly's original method runs, untouched.
+
+The handle is looked up on the module itself, not in a table keyed by module identity, so the copies that
+``nn.DataParallel`` makes at every call (which copy each module's ``__dict__``) carry it too.
 """
 from __future__ import annotations
 
 import functools
 import inspect
-import weakref
-from typing import Optional
+from dataclasses import dataclass
+from typing import Callable, Optional, Protocol
 
 import torch
 from spikingjelly.activation_based import neuron
 
 from ._compat import LEGACY
-from .mapping import STOCK_NEURONS, charge_spec, neuron_mapping, registered_mapping
-from .ops import RateGradientFunction, SlopeSpec, backends, rate_neuron
+from .mapping import STOCK_NEURONS, charge_spec, neuron_mapping, registered_mapping, stock_class
+from .ops import ScaledGradientFunction, SlopeSpec, backends, rate_neuron
 from .ops.torch_backend import mean_current
-from .surrogate import RGA
+from .surrogate import RGA, rate_slope
 
-#: Neurons put under RGA by an active ``rate_mode``: neuron -> stack of RGA surrogates (innermost last).
-_RATE_OVERRIDES: weakref.WeakKeyDictionary[torch.nn.Module, list[RGA]] = weakref.WeakKeyDictionary()
+#: The instance attribute through which a gradient handle is attached to one neuron module.
+HANDLE = "_sj_rga_gradient"
+
+#: Runs a neuron's original (SpikingJelly) multi-step method on a time-major input.
+Original = Callable[[torch.Tensor], torch.Tensor]
 
 
-def active_surrogate(node: torch.nn.Module) -> Optional[RGA]:
-    """The RGA surrogate ``node`` uses now: from an active ``rate_mode``, else its own, else None."""
-    stack = _RATE_OVERRIDES.get(node)
-    if stack:
-        return stack[-1]
+class LayerHandle(Protocol):
+    """What the wrapped ``multi_step_forward`` hands a stock neuron's layer to (see :data:`HANDLE`)."""
+
+    def stock(self, node: torch.nn.Module, x_seq: torch.Tensor, original: Original) -> torch.Tensor:
+        """Spikes ``[T, B, ...]`` of the stock neuron ``node`` on ``x_seq``, with the handle's backward."""
+
+
+def handle_of(node: torch.nn.Module) -> Optional[LayerHandle]:
+    """The gradient handle attached to ``node`` itself, or None."""
+    return node.__dict__.get(HANDLE)
+
+
+def runs_wrapped_method(node: torch.nn.Module) -> bool:
+    """True when calling ``node`` reaches the wrapped ``multi_step_forward`` of an IF/LIF/PLIF neuron with
+    unchanged dynamics (its class overrides neither ``forward`` nor ``multi_step_forward``)."""
+    base = stock_class(node)
+    return base is not None and type(node).forward is base.forward and \
+        type(node).multi_step_forward is base.multi_step_forward
+
+
+def rga_surrogate(node: torch.nn.Module) -> Optional[RGA]:
+    """The neuron's own surrogate if it is an :class:`~sj_rga.RGA`, else None."""
     sg = getattr(node, "surrogate_function", None)
     return sg if isinstance(sg, RGA) else None
 
@@ -46,14 +74,15 @@ def check_sequence(x_seq: object, owner: str) -> torch.Tensor:
     return x_seq
 
 
-def slope_spec(node: torch.nn.Module, rga: RGA) -> SlopeSpec:
-    """g's parameters for ``node`` under surrogate ``rga`` (an explicit ``rga.lam`` wins over the neuron's λ)."""
+def slope_spec(node: torch.nn.Module, rga) -> SlopeSpec:
+    """g's parameters for ``node`` under ``rga`` (the RGA surrogate or estimator: anything with ``lam``,
+    ``beta`` and ``gamma``; an explicit ``rga.lam`` wins over the neuron's λ)."""
     mapping = neuron_mapping(node)
     lam = mapping.lam if rga.lam is None else rga.lam
     return SlopeSpec(lam=lam, theta=mapping.theta, input_gain=mapping.input_gain, beta=rga.beta, gamma=rga.gamma)
 
 
-def _initial_state(node: torch.nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
+def initial_state(node: torch.nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
     """V[0] as the stock neuron would materialise it for this input."""
     if LEGACY:
         node.v_float_to_tensor(x_seq[0])
@@ -61,7 +90,7 @@ def _initial_state(node: torch.nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
     return node.materialize_states((x_seq,), tuple(node._memories.values()), "m")[0]
 
 
-def _store_state(node: torch.nn.Module, v_last: torch.Tensor, v_seq: Optional[torch.Tensor]) -> None:
+def store_state(node: torch.nn.Module, v_last: torch.Tensor, v_seq: Optional[torch.Tensor]) -> None:
     """Leave ``v`` (and ``v_seq``) as the stock multi-step forward would."""
     if LEGACY:
         node.v = v_last
@@ -72,31 +101,54 @@ def _store_state(node: torch.nn.Module, v_last: torch.Tensor, v_seq: Optional[to
         node.v_seq = v_seq
 
 
-def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga: RGA) -> torch.Tensor:
+def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga) -> torch.Tensor:
     """Multi-step forward of a stock neuron through the rate op; updates ``v`` (and ``v_seq``) as stock."""
     check_sequence(x_seq, type(node).__name__)
     charge, slope = charge_spec(node), slope_spec(node, rga)
-    spikes, v_last, v_seq = rate_neuron(x_seq, _initial_state(node, x_seq), charge, slope, bool(node.store_v_seq))
-    _store_state(node, v_last, v_seq)
+    spikes, v_last, v_seq = rate_neuron(x_seq, initial_state(node, x_seq), charge, slope, bool(node.store_v_seq))
+    store_state(node, v_last, v_seq)
     return spikes
 
 
-def stock_forward_with_current(node: torch.nn.Module, x_seq: torch.Tensor, input_gain: float
-                               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes ``[T, B, ...]`` and Ī ``[B, ...]`` of a stock neuron on ``x_seq``, without autograd.
+@dataclass(frozen=True)
+class StockRun:
+    """One exact multi-step run of a stock neuron, without autograd.
 
-    The rate op's forward (SpikingJelly's arithmetic, spikes written in place, Ī summed on the way):
-    the same spikes as the stock forward, faster; ``v`` (and ``v_seq``) are left as the stock forward
-    leaves them. ``input_gain`` is dI/dX.
+    ``spikes`` ``[T, B, ...]``; ``mean_current`` ``[B, ...]``: mean_t X[t] times the ``input_gain`` asked for
+    (float32 for half types); ``charged``: H[t], the potential after charging and before fire and reset,
+    ``[T, B, ...]`` (None unless asked for). Membrane-potential units.
     """
+
+    spikes: torch.Tensor
+    mean_current: torch.Tensor
+    input_gain: float
+    charged: Optional[torch.Tensor] = None
+
+
+def exact_forward(node: torch.nn.Module, x_seq: torch.Tensor, input_gain: float = 1.0,
+                  charged: bool = False) -> StockRun:
+    """Spikes of a stock IF/LIF/PLIF neuron on ``x_seq``, without autograd, with what the estimators record.
+
+    The rate op's forward (SpikingJelly's arithmetic, spikes written in place, Ī summed on the way): the
+    same spikes as the stock forward; ``v`` (and ``v_seq``) are left as the stock forward leaves them.
+    ``charged=True`` also keeps H[t] (the plain torch op then runs, also on CUDA).
+    """
+    spec = charge_spec(node)
     with torch.no_grad():
-        spikes, v_last, v_seq, current = backends.select(x_seq).forward(
-            x_seq, _initial_state(node, x_seq), charge_spec(node), input_gain, bool(node.store_v_seq))
-    _store_state(node, v_last, v_seq)
-    return spikes, current
+        v = initial_state(node, x_seq)
+        if charged:
+            potentials = torch.empty_like(x_seq, dtype=torch.promote_types(v.dtype, x_seq.dtype),
+                                          memory_format=torch.contiguous_format)
+            out = backends.torch_backend.forward(x_seq, v, spec, input_gain, bool(node.store_v_seq), potentials)
+        else:
+            potentials = None
+            out = backends.select(x_seq).forward(x_seq, v, spec, input_gain, bool(node.store_v_seq))
+    spikes, v_last, v_seq, current = out
+    store_state(node, v_last, v_seq)
+    return StockRun(spikes, current, input_gain, potentials)
 
 
-def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run, rga: RGA) -> torch.Tensor:
+def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run: Original, rga) -> torch.Tensor:
     """RGA backward for a registered neuron: its own multi-step forward ``run`` (no autograd), then
     ``dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX`` attached to the spikes it returned."""
     check_sequence(x_seq, type(node).__name__)
@@ -106,13 +158,15 @@ def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run, rga: RG
         if not isinstance(spikes, torch.Tensor) or spikes.shape != x_seq.shape:
             raise ValueError(f"{type(node).__name__} must return spikes shaped like its input [T, B, ...] "
                              f"{tuple(x_seq.shape)} to take the RGA backward")
-    return RateGradientFunction.apply(x_seq, spikes, mean_current(x_seq.detach(), slope.input_gain), slope)
+        current = mean_current(x_seq.detach(), slope.input_gain)
+        factor = rate_slope(current, slope.lam, slope.theta, slope.beta, slope.gamma) * slope.input_gain
+    return ScaledGradientFunction.apply(x_seq, spikes, factor)
 
 
 SINGLE_STEP_ERROR = (
-    "{name} is under the RGA backward but runs in single-step mode: the rate gradient needs the whole "
-    "time window. Call spikingjelly.activation_based.functional.set_step_mode(net, 'm') and feed "
-    "time-major [T, B, ...] inputs"
+    "{name} is under an sj_rga gradient (RGA or another estimator) but runs in single-step mode: the "
+    "estimator needs the whole time window. Call "
+    "spikingjelly.activation_based.functional.set_step_mode(net, 'm') and feed time-major [T, B, ...] inputs"
 )
 
 
@@ -121,7 +175,8 @@ def _wrap_single_step(cls: type) -> None:
 
     @functools.wraps(original)
     def single_step_forward(self, x: torch.Tensor, *args, **kwargs):
-        if active_surrogate(self) is not None and torch.is_grad_enabled() and getattr(x, "requires_grad", False):
+        intercepted = handle_of(self) is not None or rga_surrogate(self) is not None
+        if intercepted and torch.is_grad_enabled() and getattr(x, "requires_grad", False):
             raise RuntimeError(SINGLE_STEP_ERROR.format(name=type(self).__name__))
         return original(self, x, *args, **kwargs)
 
@@ -134,7 +189,13 @@ def _wrap_multi_step(cls: type) -> None:
 
     @functools.wraps(original)
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
-        rga = active_surrogate(self)
+        handle = handle_of(self)
+        if handle is not None:
+            if args or kwargs:
+                raise TypeError(f"{type(self).__name__} under an sj_rga gradient takes one input [T, B, ...], "
+                                f"got {len(args) + 1} positional and {len(kwargs)} keyword arguments")
+            return handle.stock(self, x_seq, functools.partial(original, self))
+        rga = rga_surrogate(self)
         if rga is None:
             return original(self, x_seq, *args, **kwargs)
         if registered_mapping(self) is not None:

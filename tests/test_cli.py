@@ -15,6 +15,7 @@ import torch
 import sj_rga
 from sj_rga.cli import build_parser, main, parse_eps
 from sj_rga.cli.errors import DEBUG_VARIABLE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_USAGE
+from sj_rga.experiment import GRADIENTS
 
 
 def run(*args, cwd=None, env_extra=None):
@@ -53,7 +54,7 @@ def test_demo_quick_writes_table_json_csv_and_plots(tmp_path):
     for row in result["rows"]:
         assert 0.5 < row["clean_accuracy"] <= 1
         for box in ("white_box", "black_box"):
-            assert set(row[box]) == {"stbp", "rga"} and all(0 <= v <= 1 for v in row[box].values())
+            assert set(row[box]) == set(GRADIENTS) and all(0 <= v <= 1 for v in row[box].values())
     assert len(result["sweeps"]["asr_vs_eps"]["x"]) >= 2
     assert (out / "asr_vs_eps.png").read_bytes()[:4] == b"\x89PNG"
     assert len((out / "results.csv").read_text().splitlines()) == len(result["rows"]) + 1

@@ -6,9 +6,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional, layer, neuron
 
-import sj_rga.classifier
-from sj_rga import RGA, SNNClassifier
-from sj_rga.fast import exactness, fast_path_obstacle, fast_rga_logits, register_affine_block
+import sj_rga.gradients.time_uniform
+from sj_rga import SNNClassifier
+from sj_rga.fast import exactness, fast_logits, fast_path_obstacle, register_affine_block
+from sj_rga.gradients import RGA
 from sj_rga.models import digits_snn, dvs_vgg, resnet17, vgg11, zoo_model
 
 NEURONS = {
@@ -50,9 +51,9 @@ def _fast_calls(monkeypatch) -> list:
 
     def spy(*args, **kwargs):
         calls.append(1)
-        return fast_rga_logits(*args, **kwargs)
+        return fast_logits(*args, **kwargs)
 
-    monkeypatch.setattr(sj_rga.classifier, "fast_rga_logits", spy)
+    monkeypatch.setattr(sj_rga.gradients.time_uniform, "fast_logits", spy)
     return calls
 
 
@@ -66,8 +67,7 @@ def _assert_fast_equals_layer(monkeypatch, model, T, x, y, **clf_kwargs):
     assert not calls
     torch.testing.assert_close(fast[0], per_layer[0], rtol=0, atol=0)  # the same T-step forward
     # ... as the stock neurons' own forward (with gradient mode on, so that Poisson draws the same eot samples)
-    stock = SNNClassifier(model, T, gradient="stbp", **{k: v for k, v in clf_kwargs.items()
-                                                          if k not in ("lam", "beta", "gamma")})(x)
+    stock = SNNClassifier(model, T, **{**clf_kwargs, "gradient": "stbp"})(x)
     torch.testing.assert_close(fast[0], stock.detach(), rtol=0, atol=0)
     scale = float(per_layer[1].abs().max())
     assert scale > 0 and (per_layer[1] != 0).float().mean() > 0.5, "a trivial gradient proves nothing"
@@ -100,7 +100,7 @@ def test_neuron_kinds_direct_and_poisson(monkeypatch, kind):
 def test_explicit_rga_parameters(monkeypatch):
     model = _lively(digits_snn(10, neuron.LIFNode, tau=2.0))
     x, y = _images(channels=1)
-    _assert_fast_equals_layer(monkeypatch, model, 5, x, y, lam=0.9, beta=1.5, gamma=0.1)
+    _assert_fast_equals_layer(monkeypatch, model, 5, x, y, gradient=RGA(lam=0.9, beta=1.5, gamma=0.1))
 
 
 def test_frames_gradient_per_frame(monkeypatch):
@@ -247,7 +247,7 @@ def test_a_wrong_declaration_is_caught_at_run_time():
     functional.reset_net(model)
     x_seq = torch.rand(1, 2, 1, 8, 8, dtype=torch.float64).expand(6, -1, -1, -1, -1).requires_grad_(True)
     with pytest.raises(RuntimeError, match="not affine per time step"):
-        fast_rga_logits(model, x_seq, lambda seq: model(seq).mean(0), RGA())
+        fast_logits(model, x_seq, lambda seq: model(seq).mean(0), RGA())
 
 
 def test_parameter_gradients_agree():
@@ -255,7 +255,7 @@ def test_parameter_gradients_agree():
     x, y = _images(channels=1)
     grads = []
     for path in ("fast", "layer"):
-        loss = F.cross_entropy(SNNClassifier(model, 4, rga_path=path)(x), y)
+        loss = F.cross_entropy(SNNClassifier(model, 4, rga_path=path, parameter_gradients=True)(x), y)
         grads.append(torch.autograd.grad(loss, list(model.parameters())))
     for fast, per_layer in zip(*grads):
         torch.testing.assert_close(fast, per_layer, rtol=1e-6, atol=1e-6 * float(per_layer.abs().max()) + 1e-30)

@@ -70,7 +70,7 @@ class Attack(abc.ABC):
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.classifier.check_input(x)
         y = self.check_labels(x, y)
-        self.classifier.reseed()
+        self.classifier.restart()
         return self.forward(x.detach(), y).detach()
 
     @abc.abstractmethod

@@ -1,6 +1,6 @@
-"""When is the fast RGA gradient exact? A conservative decision from the model's modules.
+"""When is the fast gradient of the time-uniform estimators exact? A conservative decision from the modules.
 
-The fast path (method §1.5) equals the per-layer RGA backward when every operation between spiking
+The fast path (method §1.5) equals the per-layer backward of RGA, BPTR or HART when every operation between spiking
 layers (and before the first, and after the last) is affine and acts on each time step alike: then it
 commutes with the mean over T and its Jacobian is the same at every step. A Python ``forward`` can do
 anything, so the criterion looks only at what it can vouch for:
@@ -18,7 +18,7 @@ anything, so the criterion looks only at what it can vouch for:
   (SEW ``'AND'``/``'IAND'``), attention, max pooling, time-mixing layers — is an obstacle.
 
 BatchNorm and Dropout count as affine in eval mode only; :class:`~sj_rga.SNNClassifier` always runs them
-so, and :func:`~sj_rga.fast.fast_rga_logits` checks it at run time.
+so, and :func:`~sj_rga.fast.fast_logits` checks it at run time.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from spikingjelly.activation_based import layer
 
 from ..mapping import is_spiking_neuron, registered_mapping, stock_class
 
-#: How ``SNNClassifier(gradient='rga')`` takes the RGA backward: the fast path when it is provably exact,
+#: How ``SNNClassifier`` takes a time-uniform gradient (RGA, BPTR, HART): the fast path when it is provably exact,
 #: the fast path or an error, the per-layer backward always.
 RGA_PATHS = ("auto", "fast", "layer")
 
@@ -125,7 +125,7 @@ def _obstacle(module: nn.Module, path: str) -> Optional[str]:
 
 
 def fast_path_obstacle(model: nn.Module) -> Optional[str]:
-    """Why the fast RGA gradient may differ from the per-layer one for ``model``, or None when it is exact.
+    """Why the fast gradient may differ from the per-layer one for ``model``, or None when it is exact.
 
     The first offending module is named by its path from ``model`` (e.g. ``model.maxpool (MaxPool2d)``).
     """
@@ -143,7 +143,7 @@ def mode_obstacle(model: nn.Module) -> Optional[str]:
 
 
 def use_fast_path(model: nn.Module, rga_path: str) -> bool:
-    """Whether the RGA gradient of ``model`` takes the fast path under ``rga_path`` (see :data:`RGA_PATHS`).
+    """Whether a time-uniform gradient of ``model`` takes the fast path under ``rga_path`` (see :data:`RGA_PATHS`).
 
     ``'fast'`` on a model the criterion cannot prove exact raises a ValueError that names the obstacle.
     """
@@ -154,5 +154,5 @@ def use_fast_path(model: nn.Module, rga_path: str) -> bool:
     obstacle = fast_path_obstacle(model)
     if obstacle is not None and rga_path == "fast":
         raise ValueError(f"rga_path='fast' cannot be proven exact for this model: {obstacle}. "
-                         "Use rga_path='auto' (or 'layer') for the per-layer RGA backward")
+                         "Use rga_path='auto' (or 'layer') for the per-layer backward")
     return obstacle is None

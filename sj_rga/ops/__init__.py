@@ -1,5 +1,5 @@
 """The fused multi-step rate op: exact spikes forward, RGA backward (torch reference + CuPy twin)."""
-from .function import RateGradientFunction, RateNeuronFunction, rate_neuron
+from .function import RateNeuronFunction, ScaledGradientFunction, rate_neuron
 from .spec import ChargeSpec, SlopeSpec
 
-__all__ = ["ChargeSpec", "SlopeSpec", "RateNeuronFunction", "RateGradientFunction", "rate_neuron"]
+__all__ = ["ChargeSpec", "SlopeSpec", "RateNeuronFunction", "ScaledGradientFunction", "rate_neuron"]

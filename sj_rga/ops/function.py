@@ -1,4 +1,4 @@
-"""One autograd Function for the RGA backward of a spiking layer, whatever computes its forward."""
+"""Autograd Functions for a spiking layer: the fused RGA op, and a factor attached to values computed elsewhere."""
 from __future__ import annotations
 
 from typing import Optional
@@ -34,19 +34,20 @@ class RateNeuronFunction(torch.autograd.Function):
         return ctx.backend.backward(grad_spikes.contiguous(), mean_current, ctx.slope), None, None, None, None
 
 
-class RateGradientFunction(torch.autograd.Function):
-    """Attach the RGA backward to spikes computed elsewhere (a registered neuron's own forward)."""
+class ScaledGradientFunction(torch.autograd.Function):
+    """Forward: ``value`` (spikes or rates computed elsewhere, without autograd). Backward:
+    ``dL/dx = dL/dvalue · factor``, ``factor`` broadcast against the gradient (e.g. ``[B, ...]`` against
+    ``[T, B, ...]``: the same factor at every step). The time-uniform estimators' backward (method §2)."""
 
     @staticmethod
-    def forward(ctx, x_seq: torch.Tensor, spikes: torch.Tensor, mean_current: torch.Tensor, slope: SlopeSpec):
-        ctx.save_for_backward(mean_current)
-        ctx.slope = slope
-        return spikes.clone()
+    def forward(ctx, x: torch.Tensor, value: torch.Tensor, factor: torch.Tensor):
+        ctx.save_for_backward(factor)
+        return value.clone()
 
     @staticmethod
-    def backward(ctx, grad_spikes: torch.Tensor):
-        (mean_current,) = ctx.saved_tensors
-        return backends.torch_backend.backward(grad_spikes, mean_current, ctx.slope), None, None, None
+    def backward(ctx, grad_value: torch.Tensor):
+        (factor,) = ctx.saved_tensors
+        return grad_value * factor.to(grad_value.dtype), None, None
 
 
 def rate_neuron(

@@ -37,6 +37,13 @@ class ChargeSpec:
     def reset_is_zero(self) -> bool:
         return self.v_reset is None or self.v_reset == 0.0
 
+    @property
+    def input_gain(self) -> float:
+        """dH/dX: 1, or 1/τ (LIF) and sigmoid(w) (PLIF) when the input is decayed (``decay_input``)."""
+        if self.kind == "if" or not self.decay_input:
+            return 1.0
+        return 1.0 / self.tau if self.kind == "lif" else float(self.decay)
+
 
 @dataclass(frozen=True)
 class SlopeSpec:

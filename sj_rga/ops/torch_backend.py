@@ -54,12 +54,14 @@ def _reset_(h: torch.Tensor, spike: torch.Tensor, spec: ChargeSpec, scratch: tor
 
 
 def forward(
-    x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool
+    x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool,
+    charged: Optional[torch.Tensor] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
     """Run T steps. Returns spikes ``[T, ...]``, final V, V after every step (or None) and Ī ``[...]``.
 
     Spikes (and V after every step) are written into tensors allocated once; each step allocates only H.
-    ``v`` is never written to.
+    ``v`` is never written to. ``charged`` (optional, shaped like ``x_seq``) receives H[t], the charged
+    potential before fire and reset, at every step.
     """
     spikes = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
     v_steps = torch.empty_like(spikes, dtype=torch.promote_types(v.dtype, x_seq.dtype)) if store_v_seq else None
@@ -67,6 +69,8 @@ def forward(
     total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
     for t, x in enumerate(x_seq):
         h = charge(x, v, spec)
+        if charged is not None:
+            charged[t].copy_(h)
         spike = torch.ge(h, spec.v_threshold, out=spikes[t])
         v = _reset_(h, spike, spec, scratch)
         if v_steps is not None:

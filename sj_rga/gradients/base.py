@@ -1,0 +1,75 @@
+"""What every input-gradient estimator shares: a name, its hyper-parameters, and how it yields logits."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+import numbers
+from typing import Any, Callable, ClassVar, Hashable, Optional, Protocol
+
+import torch
+import torch.nn as nn
+
+from ..mapping import spiking_neurons
+
+#: Maps a time-major network input ``[T, B, ...]`` to logits ``[B, classes]`` (the mean over T of the output).
+LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+class Statistics(Protocol):
+    """An estimator's memory across gradient evaluations (ASSG's moments), owned by the caller."""
+
+    def layer(self, key: Hashable, update: bool) -> Any:
+        """The state of one layer call (``key`` = (neuron index, call index in the forward)); ``update``
+        says whether this forward may update it."""
+
+
+class GradientEstimator(abc.ABC):
+    """An SNN input-gradient estimator (method §2): the stock forward, spike for spike, and its own backward.
+
+    Subclasses are frozen dataclasses of their hyper-parameters; ``name`` is the short name the command
+    line and the reports use.
+    """
+
+    name: ClassVar[str]
+
+    def check_model(self, model: nn.Module, path: str) -> None:
+        """A clear error now (ValueError) if this estimator cannot run on ``model`` under the fast-path choice
+        ``path`` (``'auto'``, ``'fast'``, ``'layer'``; only the time-uniform estimators use it)."""
+        spiking_neurons(model)
+
+    def new_statistics(self) -> Optional[Statistics]:
+        """Fresh statistics for a new attack run, or None for an estimator without memory."""
+        return None
+
+    @abc.abstractmethod
+    def logits(self, model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, *, path: str = "auto",
+               statistics: Optional[Statistics] = None, update: bool = True) -> torch.Tensor:
+        """Logits ``[B, classes]`` of ``model`` on ``x_seq`` (the stock values) whose backward is this estimator's.
+
+        ``x_seq`` is the encoded network input ``[T, B, ...]``, attached to the graph of the pixel-space batch;
+        the neurons run in multi-step mode with fresh state, BatchNorm and Dropout in eval mode.
+        """
+
+    def parameters(self) -> dict[str, Any]:
+        """The hyper-parameters, as plain values (for results files)."""
+        return dataclasses.asdict(self)
+
+
+def check_real(value: object, name: str) -> float:
+    """``value`` as a float, or a TypeError naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    return float(value)
+
+
+def check_range(value: object, name: str, low: float, high: float, *, low_open: bool, high_open: bool) -> float:
+    """``value`` as a float inside the interval, or a ValueError that names the parameter and the interval."""
+    number = check_real(value, name)
+    above = number > low if low_open else number >= low
+    below = number < high if high_open else number <= high
+    if not (math.isfinite(number) and above and below):
+        interval = f"{'(' if low_open else '['}{low:g}, {'∞' if math.isinf(high) else f'{high:g}'}" \
+                   f"{')' if high_open else ']'}"
+        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
+    return number

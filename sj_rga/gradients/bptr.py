@@ -1,0 +1,32 @@
+"""BPTR: backward pass through rate (the HART authors' code; method §2).
+
+    dL/dX[t] = dL/dS[t] · 1[Σ_t S[t] > 0]
+
+straight-through on the neurons that fired at least once in the window, no path through the membrane.
+Time-uniform: the fast path records 1[fired]. Any spiking neuron whose multi-step forward returns spikes
+shaped like its input can take it (no rate mapping needed).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn as nn
+
+from ..neuron import StockRun
+from .time_uniform import TimeUniformEstimator
+
+
+@dataclass(frozen=True)
+class BPTR(TimeUniformEstimator):
+    """Backward pass through rate: the spikes' gradient passes straight to the input of every neuron that
+    fired at least once, and is zero for silent neurons. No hyper-parameters."""
+
+    name: ClassVar[str] = "bptr"
+
+    def check_neuron(self, node: nn.Module) -> None:
+        """Every spiking neuron: BPTR needs only its spikes."""
+
+    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+        return run.spikes.amax(0)

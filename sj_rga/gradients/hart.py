@@ -1,0 +1,65 @@
+"""HART (Hao et al., ICLR 2024, mode 'avg'; method §2).
+
+With the membrane detached across time (H[t] = f(V[t−1].detach(), X[t])) and a triangle surrogate of
+half-width γ at the actual potential u[t] = H[t] − θ (θ = v_threshold), averaged over time:
+
+    dL/dX[t] = (1/T) Σ_t' dL/dS[t'] · max(0, γ − |u[t']|)/γ² · dH/dX
+
+(dH/dX = 1, or 1/τ for LIF and sigmoid(w) for PLIF with ``decay_input=True``). Time-uniform: the fast path
+records mean_t max(0, γ − |u[t]|)/γ² · dH/dX. The authors pick γ by grid search (0.10 … 2.45, step 0.05);
+:func:`sj_rga.tune_gradient` does that on held-out data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+import torch.nn as nn
+
+from ..mapping import charge_spec
+from ..neuron import StockRun
+from .base import check_range
+from .time_uniform import TimeUniformEstimator
+
+
+class TimeMeanGradientFunction(torch.autograd.Function):
+    """Forward: ``spikes``. Backward: ``dL/dX[t] = mean_t' dL/dS[t'] · weights[t']``, the same at every t."""
+
+    @staticmethod
+    def forward(ctx, x_seq: torch.Tensor, spikes: torch.Tensor, weights: torch.Tensor):
+        ctx.save_for_backward(weights)
+        return spikes.clone()
+
+    @staticmethod
+    def backward(ctx, grad_spikes: torch.Tensor):
+        (weights,) = ctx.saved_tensors
+        mean = (grad_spikes * weights.to(grad_spikes.dtype)).mean(0, keepdim=True)
+        return mean.expand_as(grad_spikes), None, None
+
+
+@dataclass(frozen=True)
+class HART(TimeUniformEstimator):
+    """HART's rate-temporal gradient with a triangle surrogate of half-width ``gamma`` > 0 (in units of the
+    membrane potential; default 1.0, the authors'), membrane detached across time, averaged over time."""
+
+    gamma: float = 1.0
+    name: ClassVar[str] = "hart"
+    needs_potentials: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "gamma", check_range(self.gamma, "gamma (HART's triangle half-width)", 0.0,
+                                                      float("inf"), low_open=True, high_open=True))
+
+    def _weights(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+        """max(0, γ − |u[t]|)/γ² · dH/dX at every step ``[T, B, ...]``."""
+        spec = charge_spec(node)
+        u = run.charged - spec.v_threshold
+        return (self.gamma - u.abs()).clamp_min(0.0) * (spec.input_gain / self.gamma ** 2)
+
+    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+        return self._weights(node, run).mean(0)
+
+    def stock_layer(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> torch.Tensor:
+        run = self.run(node, x_seq)
+        return TimeMeanGradientFunction.apply(x_seq, run.spikes, self._weights(node, run))

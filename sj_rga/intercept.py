@@ -1,0 +1,108 @@
+"""Attach gradient handles to neurons for the duration of a block (method §5), and put the model back.
+
+Two mechanisms, each where the other cannot reach:
+
+- an IF/LIF/PLIF neuron with unchanged dynamics gets the handle as an instance attribute
+  (:data:`sj_rga.neuron.HANDLE`), which the wrapped ``multi_step_forward`` reads: the handle then
+  replaces the neuron's whole multi-step computation (no autograd graph of the stock forward is built);
+- any other neuron (a registered class, or a stock class whose ``forward`` is overridden) gets a forward
+  pre-hook, which feeds its own forward a detached input, and a forward hook, which hands the handle the
+  original input and the spikes and returns the handle's output.
+
+Both live on the module (its ``__dict__`` and hook tables), so the copies that ``nn.DataParallel`` makes
+at every call carry them too. On exit, also after an exception, every attribute and hook is as before.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Protocol
+
+import torch
+
+from .neuron import HANDLE, Original, runs_wrapped_method
+
+_MISSING = object()
+
+
+class Handle(Protocol):
+    """What a neuron's layer is handed to while attached."""
+
+    def stock(self, node: torch.nn.Module, x_seq: torch.Tensor, original: Original) -> torch.Tensor:
+        """Spikes of an IF/LIF/PLIF neuron with unchanged dynamics, with the handle's backward."""
+
+    def own(self, node: torch.nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+        """The output of any other neuron, given its input and the spikes its own forward returned."""
+
+
+class _HookPair:
+    """The pre-hook and hook that route a neuron's own forward through ``handle.own``."""
+
+    def __init__(self, handle: Handle):
+        self.handle = handle
+        self.inputs: dict[torch.nn.Module, torch.Tensor] = {}
+
+    def before(self, node: torch.nn.Module, args: tuple) -> tuple:
+        if not args or not isinstance(args[0], torch.Tensor):
+            raise TypeError(f"{type(node).__name__} under an sj_rga gradient takes a tensor [T, B, ...] as its first "
+                            "argument")
+        self.inputs[node] = args[0]
+        return (args[0].detach(), *args[1:])
+
+    def after(self, node: torch.nn.Module, args: tuple, spikes: object) -> torch.Tensor:
+        x_seq = self.inputs.pop(node)
+        if not isinstance(spikes, torch.Tensor):
+            raise TypeError(f"{type(node).__name__} must return a spike tensor under an sj_rga gradient, got "
+                            f"{type(spikes).__name__}")
+        return self.handle.own(node, x_seq, spikes)
+
+
+@contextlib.contextmanager
+def attach(handles: dict[torch.nn.Module, Handle]) -> Iterator[None]:
+    """Inside the block, each neuron of ``handles`` runs through its handle (see the module docstring)."""
+    saved: list[tuple[torch.nn.Module, object]] = []
+    hooks: list[torch.utils.hooks.RemovableHandle] = []
+    try:
+        for node, handle in handles.items():
+            if runs_wrapped_method(node):
+                saved.append((node, node.__dict__.get(HANDLE, _MISSING)))
+                node.__dict__[HANDLE] = handle
+            else:
+                pair = _HookPair(handle)
+                hooks.append(node.register_forward_pre_hook(pair.before))
+                hooks.append(node.register_forward_hook(pair.after))
+        yield
+    finally:
+        for hook in reversed(hooks):
+            hook.remove()
+        for node, previous in reversed(saved):
+            if previous is _MISSING:
+                node.__dict__.pop(HANDLE, None)
+            else:
+                node.__dict__[HANDLE] = previous
+
+
+def _clone(value: object) -> object:
+    return value.detach().clone() if isinstance(value, torch.Tensor) else value
+
+
+ModelState = list[tuple[torch.nn.Module, bool, object, dict, object]]
+
+
+def save_model_state(model: torch.nn.Module) -> ModelState:
+    """Each module's training flag, step mode, SpikingJelly memories (cloned) and ``v_seq``."""
+    return [(m, m.training, getattr(m, "step_mode", _MISSING),
+             {k: _clone(v) for k, v in getattr(m, "_memories", {}).items()},
+             _clone(m.__dict__.get("v_seq", _MISSING)))
+            for m in model.modules()]
+
+
+def restore_model_state(saved: ModelState) -> None:
+    """Put back what :func:`save_model_state` recorded."""
+    for m, training, step_mode, memories, v_seq in saved:
+        m.training = training
+        if step_mode is not _MISSING:
+            m.step_mode = step_mode
+        for k, v in memories.items():
+            m._memories[k] = v
+        if v_seq is not _MISSING:
+            m.v_seq = v_seq
