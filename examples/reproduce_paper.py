@@ -41,6 +41,9 @@ ROOT_CONTENTS = {"cifar10": "cifar-10-batches-py/", "cifar100": "cifar-100-pytho
 #: The source model of a black-box attack is trained like the target, with this seed (the target: 0).
 SOURCE_SEED = 1
 
+#: The poster's table compares these two gradients (sj_rga.experiment.GRADIENTS has every estimator).
+PAPER_GRADIENTS = ("stbp", "rga")
+
 
 class SetupError(Exception):
     """Something the user passes is missing or does not fit; the message says what to pass."""
@@ -171,7 +174,7 @@ def run_rows(config: dict[str, Any], selected: list[tuple[int, dict[str, Any]]],
         data = test_data(key.dataset, roots[key.dataset], meta, limit, batch_size)
         measured = attack_row(target, source, spec, data, architecture=key.architecture, dataset=key.dataset,
                               lam=key.lam, time_extension=int(row["time_extension"]), batch_size=batch_size,
-                              device=device, progress=progress)
+                              gradients=PAPER_GRADIENTS, device=device, progress=progress)
         results.append((number, row, measured))
     return results
 
