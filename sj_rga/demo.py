@@ -17,9 +17,14 @@ import torch
 
 from .data.digits import digits
 from .experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
-from .report import atomic_path
+from .report import atomic_path, sweep
 from .shuffle import shuffle_test
 from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
+
+#: Training seeds of the targets and of their black-box sources (trained the same way, separately).
+TARGET_SEED, SOURCE_SEED = 0, 1
+SOURCE_NAME = (f"a separately trained digits_snn (training seed {SOURCE_SEED}, the target's {TARGET_SEED}; same λ, "
+               "input and recipe)")
 
 
 @dataclass(frozen=True)
@@ -73,23 +78,23 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
     data = (x[:settings.samples], y[:settings.samples])
     models: dict[tuple[float, str, int], tuple[torch.nn.Module, dict[str, Any]]] = {}
 
-    def model(lam: float, encoding: str = "direct", seed: int = 0):
+    def model(lam: float, encoding: str = "direct", seed: int = TARGET_SEED):
         key = (lam, encoding, seed)
         if key not in models:
             log(f"model: digits_snn λ={lam:g} {encoding} input, seed {seed}")
             models[key] = cached_digits_model(cache, lam, encoding, seed, settings.train, progress)
         return models[key]
 
-    def classifier(lam: float, encoding: str = "direct", seed: int = 0, **kwargs):
+    def classifier(lam: float, encoding: str = "direct", seed: int = TARGET_SEED, **kwargs):
         net, meta = model(lam, encoding, seed)
         eot = settings.eot if encoding == "poisson" else 1
         return classifier_from_meta(net, meta, eot=eot, seed=seed if encoding == "poisson" else None, **kwargs)
 
     def row(lam: float, spec: AttackSpec, encoding: str = "direct", te: int = 1) -> ResultRow:
         log(f"attack: {spec.name.upper()} ε={spec.eps:g} λ={lam:g} {encoding}{' TE 2x' if te > 1 else ''}")
-        return attack_row(classifier(lam, encoding), classifier(lam, encoding, seed=1), spec, data,
-                          architecture="digits_snn", dataset="digits", lam=lam, time_extension=te,
-                          progress=None if progress else False)
+        return attack_row(classifier(lam, encoding, seed=TARGET_SEED), classifier(lam, encoding, seed=SOURCE_SEED),
+                          spec, data, architecture="digits_snn", dataset="digits", lam=lam, time_extension=te,
+                          progress=None if progress else False, source_name=SOURCE_NAME)
 
     fgsm = AttackSpec("fgsm", settings.eps)
     pgd = AttackSpec("pgd", settings.eps, steps=settings.pgd_steps)
@@ -105,15 +110,13 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
     eps_rows.sort(key=lambda r: r.eps)
     lam_rows = [next((r for r in rows if r.lam == lam and r.attack == "fgsm" and r.input == "direct"
                       and r.time_extension == 1), None) or row(lam, fgsm) for lam in settings.lam_sweep]
-    sweeps = {
-        "asr_vs_eps": {"x": [r.eps for r in eps_rows], "x_label": "ε (pixel space, images in [0, 1])",
-                       "title": "FGSM on digits_snn (IF, T=8)",
-                       "series": {f"{box} {g.upper()}": [getattr(r, box.replace('-', '_'))[g] for r in eps_rows]
-                                  for box in ("white-box", "black-box") for g in ("stbp", "rga")}},
-        "asr_vs_lambda": {"x": [r.lam for r in lam_rows], "x_label": "leak λ",
-                          "title": f"white-box FGSM ε={settings.eps:g} on digits_snn (T=8)",
-                          "series": {g.upper(): [r.white_box[g] for r in lam_rows] for g in ("stbp", "rga")}},
+    sweeps = {  # one model under growing ε: joined; separately trained models (λ): separate points
+        "asr_vs_eps": sweep(eps_rows, "eps", "ε (pixel space, images in [0, 1])"),
+        "asr_vs_lambda": sweep(lam_rows, "lam", "leak λ (1 = IF; each λ a separately trained model)",
+                               boxes=("white_box",), join=False),
     }
     extra = {"shuffle_test": shuffle, "settings": {**asdict(settings), "train": asdict(settings.train)},
+             "seeds": {"digits_split": 0, "targets": TARGET_SEED, "black_box_sources": SOURCE_SEED,
+                       "poisson_input": "the model's training seed", "pgd_random_start": pgd.seed},
              "seconds": round(time.perf_counter() - started, 1)}
     return rows + [r for r in eps_rows + lam_rows if r not in rows], sweeps, extra

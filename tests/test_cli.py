@@ -55,6 +55,11 @@ def test_demo_quick_writes_table_json_csv_and_plots(tmp_path):
         assert 0.5 < row["clean_accuracy"] <= 1
         for box in ("white_box", "black_box"):
             assert set(row[box]) == set(GRADIENTS) and all(0 <= v <= 1 for v in row[box].values())
+        assert "seed 1" in row["source"] and row["clean_correct"] > 0
+    assert result["seeds"]["targets"] == 0 and result["seeds"]["black_box_sources"] == 1
+    assert result["environment"]["versions"]["sj_rga"] == sj_rga.__version__
+    assert result["command"].startswith("sj-rga demo --quick")
+    assert "crafted on a separately trained digits_snn" in " ".join(done.stdout.split())
     assert len(result["sweeps"]["asr_vs_eps"]["x"]) >= 2
     assert (out / "asr_vs_eps.png").read_bytes()[:4] == b"\x89PNG"
     assert len((out / "results.csv").read_text().splitlines()) == len(result["rows"]) + 1
@@ -71,6 +76,9 @@ def test_attack_and_shuffle_on_a_checkpoint(tmp_path, checkpoint):
     result = json.loads((out / "results.json").read_text())
     assert [r["eps"] for r in result["rows"]] == pytest.approx([8 / 255, 0.1])
     assert result["rows"][0]["time_extension"] == 2 and (out / "asr_vs_eps.png").is_file()
+    assert result["rows"][0]["source"] == f"digits_snn from {checkpoint}" and result["rows"][0]["steps"] == 2
+    assert f"crafted on digits_snn from {checkpoint}" in "".join(done.stdout.split("\n  "))
+    assert "PGD-2" in done.stdout
     shuffled = run("shuffle", "--checkpoint", str(checkpoint), "--limit", "64", "--no-progress")
     assert shuffled.returncode == 0, shuffled.stderr
     report = json.loads(shuffled.stdout)

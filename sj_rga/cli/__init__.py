@@ -9,6 +9,8 @@ One module per sub-command; the parser and the error handling live here.
 from __future__ import annotations
 
 import argparse
+import shlex
+import sys
 from typing import Optional, Sequence
 
 from .attack import add_attack_parser
@@ -73,7 +75,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     prog = PROG
     try:
+        argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
+        args.command_line = shlex.join([PROG, *argv])  # recorded beside the results
         prog = f"{PROG} {args.command}"
         return args.run(args)
     except UsageError as error:

@@ -32,15 +32,16 @@ def check_attack_args(args: argparse.Namespace) -> None:
 
 def cmd_attack(args: argparse.Namespace) -> int:
     from ..experiment import AttackSpec, attack_row, classifier_from_meta
-    from ..report import format_table, write_results
+    from ..report import format_table, sweep, write_results
 
     check_attack_args(args)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device)
-    source = None
+    source, source_name = None, None
     if args.source:
         source_model, source_meta = load_model(args.source, None, args.data, device)
         source = classifier_from_meta(source_model, source_meta, T=args.T, eot=args.eot, seed=args.seed)
+        source_name = f"{source_meta['model']['name']} from {args.source}"
     if args.encoding and args.encoding != meta["input"]["encoding"]:
         meta = {**meta, "input": {**meta["input"], "encoding": args.encoding}}
     target = classifier_from_meta(model, meta, T=args.T, eot=args.eot, seed=args.seed)
@@ -48,17 +49,16 @@ def cmd_attack(args: argparse.Namespace) -> int:
     rows = [attack_row(target, source, AttackSpec(args.attack, eps, args.steps, args.alpha, args.seed), data,
                        architecture=meta["model"]["name"], dataset=args.data, lam=meta["model"].get("lam", 1.0),
                        time_extension=args.time_extension, gradients=tuple(args.gradient), device=device,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, source_name=source_name)
             for eps in args.eps]
     print(format_table(rows))
     sweeps = {}
     if len(rows) > 1:
-        sweeps["asr_vs_eps"] = {"x": [r.eps for r in rows], "x_label": "ε (input units)",
-                                "title": f"{args.attack.upper()} on {meta['model']['name']} ({args.data})",
-                                "series": {f"{box.replace('_', '-')} {g.upper()}": [getattr(r, box)[g] for r in rows]
-                                           for box in ("white_box", "black_box") for g in args.gradient
-                                           if all(getattr(r, box)[g] is not None for r in rows)}}
-    write_results(args.out, rows, sweeps, {"checkpoint": args.checkpoint, "source": args.source})
+        units = "event counts" if target.encoding == "frames" else "pixel space, images in [0, 1]"
+        sweeps["asr_vs_eps"] = sweep(sorted(rows, key=lambda r: r.eps), "eps", f"ε ({units})")
+    extra = {"command": getattr(args, "command_line", None), "checkpoint": args.checkpoint, "source": args.source,
+             "seeds": {"poisson_input_and_pgd_start": args.seed}}
+    write_results(args.out, rows, sweeps, extra, device=device)
     print(f"Results written to {args.out.resolve()}")
     return 0
 

@@ -27,7 +27,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Spike shuffle test (digits_snn, IF, T=8): clean accuracy {100 * shuffle['clean_accuracy']:.2f} %, "
           f"shuffled {100 * shuffle['shuffled_accuracy']:.2f} %")
     print(format_table(rows))
-    written = write_results(args.out, rows, sweeps, extra)
+    written = write_results(args.out, rows, sweeps, {"command": getattr(args, "command_line", None), **extra})
     print(f"Results written to {Path(args.out).resolve()} ({', '.join(p.name for p in written)}) "
           f"in {extra['seconds']:.0f} s")
     return 0
