@@ -90,6 +90,24 @@ def test_invariants_ball_bounds_model_and_seed(digits_models, gradient, norm, ep
     functional.set_step_mode(model, "m")
 
 
+@pytest.mark.parametrize("shape", [(2,), (3,), (1, 8, 8)], ids=["d=2", "d=3", "d=64"])
+def test_l2_random_start_is_uniform_in_the_ball(shape):
+    """Uniform in a d-ball: the radius r (in units of ε) has P(r <= t) = t^d, and the direction is isotropic."""
+    from scipy import stats
+
+    from sj_rga.models import digits_snn
+
+    eps, samples = 0.5, 4000
+    attack = PGD(SNNClassifier(digits_snn(10), 4), eps, alpha=0.1, steps=1, norm="L2", seed=3)
+    delta = attack._random_delta(torch.zeros(samples, *shape, dtype=torch.float64)).flatten(1)
+    d = delta.shape[1]
+    radius = delta.norm(dim=1) / eps
+    assert float(radius.max()) <= 1 + 1e-12
+    assert stats.kstest((radius ** d).numpy(), "uniform").pvalue > 0.01
+    direction = delta / delta.norm(dim=1, keepdim=True)
+    assert float(direction.mean(0).abs().max()) < 4 / samples ** 0.5  # no preferred direction
+
+
 def test_poisson_straight_through_eot_and_seed(digits_models):
     model, _, x, y = digits_models
     xg = x[:4].clone().requires_grad_()

@@ -110,9 +110,12 @@ def test_autograd_through_the_kernels_non_contiguous_and_side_stream(monkeypatch
     torch.testing.assert_close(grads["cupy"], grads["torch"])
 
 
-def test_auto_takes_the_kernels_for_cuda_tensors(monkeypatch):
-    monkeypatch.setenv("SJ_RGA_BACKEND", "auto")
+def test_opting_in_takes_the_kernels_for_cuda_tensors(monkeypatch):
+    monkeypatch.setenv("SJ_RGA_BACKEND", "cupy")
     assert backends.select(torch.zeros(2, 3, device="cuda")) is cupy_backend
+    monkeypatch.setenv("SJ_RGA_BACKEND", "auto")
+    expected = cupy_backend if backends.CUPY_VERIFIED_ON_GPU else torch_backend
+    assert backends.select(torch.zeros(2, 3, device="cuda")) is expected
     assert backends.select(torch.zeros(2, 3, device="cuda", dtype=torch.float64)) is torch_backend
 
 

@@ -19,7 +19,10 @@ class PGD(Attack):
     """``steps`` projected steps of size ``alpha`` inside the ε-ball around x and the classifier's bounds.
 
     L∞: steps along sign(∇), projection by clamping. L2: steps along ∇/‖∇‖₂ per sample, projection by
-    rescaling. ``random_start`` draws the start uniformly in the ball (reproducible with ``seed``).
+    rescaling. ``random_start`` draws the start uniformly in the ε-ball (reproducible with ``seed``), then
+    clips it to the bounds: under L∞ each coordinate uniform in [-ε, ε]; under L2 a uniform direction
+    (a normalised Gaussian) at radius ε·U^(1/d), U uniform in [0, 1] and d the number of input elements
+    per sample, so that the density is uniform over the ball's volume.
     ε and α are in input units (8/255 and 2/255 for images in [0, 1] under L∞).
     """
 
@@ -40,7 +43,8 @@ class PGD(Attack):
         if self.norm == "Linf":
             return (torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1) * self.eps
         direction = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        radius = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=gen, device=x.device, dtype=x.dtype)
+        uniform = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=gen, device=x.device, dtype=x.dtype)
+        radius = uniform ** (1.0 / x[0].numel())  # P(radius <= r) = r^d: uniform in the ball's volume
         return direction / _per_sample_norm(direction) * radius * self.eps
 
     def project(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
