@@ -1,5 +1,6 @@
 """The example notebooks run top to bottom in their small mode, on the running interpreter's kernel."""
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -39,7 +40,10 @@ def test_the_three_notebooks_are_there_without_outputs():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_small_mode(path, kernel_env, tmp_path, monkeypatch):
+def test_notebook_runs_in_small_mode_and_leaves_no_temporary_files(path, kernel_env, tmp_path, monkeypatch):
+    scratch = tmp_path / "tmp"  # the kernel's temporary folder
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_env))
     monkeypatch.setenv("SJ_RGA_NOTEBOOK_SMALL", "1")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # small tensors: threads only contend on shared CI cores
@@ -47,9 +51,18 @@ def test_notebook_runs_in_small_mode(path, kernel_env, tmp_path, monkeypatch):
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(notebook, kernel_name=KERNEL, timeout=120,
                                      resources={"metadata": {"path": str(tmp_path)}})
-    client.execute()  # raises CellExecutionError when a cell fails
+    client.execute()  # raises CellExecutionError when a cell fails; shuts the kernel down at the end
+    left = [p.name for p in scratch.iterdir() if p.name.startswith("sj-rga")]
+    assert not left, f"{path.name} left {left} in the temporary folder"
     errors = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
               if o.output_type == "error"]
     assert not errors
     assert any(o.output_type == "display_data" and "image/png" in o.get("data", {})
                for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs), "no plot shown"
+    printed = "".join(o.get("text", "") for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs
+                      if o.output_type == "stream")
+    if path.stem == "03_zoo_rate_mode":  # the small setting must show a real result, not 0 % of a dead network
+        asr = {name: float(value) for name, value in re.findall(r"'(STBP|RGA)': '([\d.]+) %", printed)}
+        assert set(asr) == {"STBP", "RGA"} and all(0 < value < 100 for value in asr.values()), printed
+        norms = [float(v) for v in re.findall(r"\|grad\| STBP ([\d.e+-]+), RGA ([\d.e+-]+)", printed)[0]]
+        assert min(norms) > 1e-4, printed
