@@ -152,6 +152,18 @@ def test_sew_resnet_max_pool_and_spike_products_take_per_layer_path(monkeypatch,
     assert not calls
 
 
+@pytest.mark.parametrize("name,culprit", [("sew_resnet18", "MaxPool2d"), ("spiking_resnet18", "SpikingResNet"),
+                                           ("spiking_vgg11_bn", "SpikingVGG")])
+def test_zoo_models_as_shipped_take_the_per_layer_path(name, culprit):
+    """What the README says: SpikingJelly's zoo models (max-pool stems, max pooling) are not on the fast path."""
+    assert culprit in fast_path_obstacle(zoo_model(name, 10))
+
+
+def test_the_packages_models_take_the_fast_path():
+    for model in (vgg11(10), resnet17(10), dvs_vgg(10), digits_snn(10)):
+        assert fast_path_obstacle(model) is None, type(model).__name__
+
+
 class SpikeProduct(nn.Module):
     """Two spiking branches multiplied element by element (a spike AND)."""
 

@@ -54,3 +54,27 @@ def test_readme_starts_with_the_two_set_up_commands_and_documents_the_basics():
     for needed in ("SJ_RGA_DEBUG", "docs/method.md", "LICENSE", "CHANGELOG.md"):
         assert needed in text, needed
     assert (ROOT / "docs" / "method.md").is_file()
+
+
+def test_readme_states_what_importing_sj_rga_wraps():
+    from spikingjelly.activation_based import neuron
+
+    for cls in (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode):
+        for method in ("multi_step_forward", "single_step_forward"):
+            assert getattr(getattr(cls, method), "__sj_rga_original__", None) is not None, (cls, method)
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert "Importing `sj_rga` wraps `multi_step_forward` and `single_step_forward` of SpikingJelly's `IFNode`, " \
+           "`LIFNode` and `ParametricLIFNode`" in text
+    assert "mean input current over the whole time window" in text  # and why
+
+
+def test_readme_says_where_the_model_cache_lives_and_how_cuda_kernels_are_chosen(monkeypatch, tmp_path):
+    from sj_rga.demo import default_cache_dir
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    monkeypatch.delenv("SJ_RGA_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / ".cache" / "sj-rga"
+    assert "`~/.cache/sj-rga`" in text and "`$SJ_RGA_CACHE`" in text and "`$XDG_CACHE_HOME/sj-rga`" in text
+    assert "opt-in with `SJ_RGA_BACKEND=cupy`" in text

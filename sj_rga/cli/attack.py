@@ -6,6 +6,7 @@ import argparse
 from .common import (
     add_common,
     add_output_dir,
+    check_data_root,
     check_encoding,
     check_eps_in_range,
     device_arg,
@@ -28,6 +29,7 @@ def check_attack_args(args: argparse.Namespace) -> None:
                                     (args.encoding is None and args.data == "cifar10dvs")):
         raise UsageError(f"--time-extension {args.time_extension} needs image input: event frames have a fixed "
                          "number of time steps")
+    check_data_root(args.data, args.data_root)
 
 
 def cmd_attack(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_common, device_arg, load_model, positive_int, test_data
+from .common import add_common, check_data_root, device_arg, load_model, positive_int, test_data
 from .errors import HelpFormatter
 
 
@@ -20,6 +20,7 @@ def cmd_shuffle(args: argparse.Namespace) -> int:
     from ..report import to_json
     from ..shuffle import shuffle_test
 
+    check_data_root(args.data, args.data_root)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device)
     classifier = classifier_from_meta(model, meta, seed=args.seed)
