@@ -286,7 +286,9 @@ def test_a_checkpoint_that_cannot_be_loaded_is_one_short_line(kind, option, chec
 
 
 def test_checkpoint_of_another_data_set_is_a_usage_error(checkpoint, tmp_path, capsys, no_debug):
-    (tmp_path / "cifar-10-batches-py").mkdir()
+    from sj_rga.data import synthetic
+
+    synthetic.write_cifar(tmp_path, "cifar10", per_batch=2)
     argv = ["attack", "--checkpoint", str(checkpoint), "--data", "cifar10", "--data-root", str(tmp_path),
             "--out", str(tmp_path / "out")]
     assert "trained on digits, not --data cifar10" in _one_error_line(main(argv), capsys)
