@@ -83,6 +83,7 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
         if key not in models:
             log(f"model: digits_snn λ={lam:g} {encoding} input, seed {seed}")
             models[key] = cached_digits_model(cache, lam, encoding, seed, settings.train, progress)
+            log(f"model ready: test accuracy {100 * models[key][1]['accuracy']:.1f} %")
         return models[key]
 
     def classifier(lam: float, encoding: str = "direct", seed: int = TARGET_SEED, **kwargs):

@@ -133,8 +133,10 @@ def footnote(rows: Sequence[ResultRow]) -> str:
         attacks.append("PGD-k: k steps of size α from a random start in the ε-ball")
     notes.append("; ".join(attacks) + ".")
     notes.append("TE kx: crafted with k·T time steps (time extension), scored with T; -: crafted with T.")
+    poisson = (" With Poisson input the clean predictions are random: n is that of the row's last evaluation."
+               if any(r.input == "poisson" for r in rows) else "")
     notes.append("n: test samples the target classifies correctly, on which each ASR is measured; ±: the largest "
-                 "binomial standard error sqrt(p(1-p)/n) of the row's ASRs, in points.")
+                 f"binomial standard error sqrt(p(1-p)/n) of the row's ASRs, in points.{poisson}")
     notes.append("*: the strongest gradient of WB or BB, marked only where it leads the next by more than the "
                  "standard error of the difference.")
     return "\n".join(textwrap.fill(note, width=FOOTNOTE_WIDTH, subsequent_indent="  ") for note in notes)

@@ -27,3 +27,15 @@ def test_fast_rga_benchmark_parts_add_up():
 def test_fast_rga_benchmark_memory_worker():
     peak = int(_run("--memory-worker", "rga fast", "--T", "2", "--batch", "2", "--device", "cpu").split()[-1])
     assert peak > 0
+
+
+def test_demo_timing_script_runs_and_adds_up(tmp_path):
+    script = BENCH.parent / "time_demo.py"
+    done = subprocess.run([sys.executable, str(script), "--quick", "--cache-dir", str(tmp_path)], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    steps = [(cells[1].strip(), float(cells[2])) for cells in rows[1:-1]]
+    assert sum(1 for label, _ in steps if label.startswith("train digits_snn")) >= 6  # targets and sources
+    assert sum(1 for label, _ in steps if label.startswith("attack: ")) >= 7
+    assert abs(sum(cpu for _, cpu in steps) - float(rows[-1][2])) < 0.05 * len(steps)  # they add up to the total

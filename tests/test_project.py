@@ -78,3 +78,5 @@ def test_readme_says_where_the_model_cache_lives_and_how_cuda_kernels_are_chosen
     assert default_cache_dir() == tmp_path / ".cache" / "sj-rga"
     assert "`~/.cache/sj-rga`" in text and "`$SJ_RGA_CACHE`" in text and "`$XDG_CACHE_HOME/sj-rga`" in text
     assert "opt-in with `SJ_RGA_BACKEND=cupy`" in text
+    assert "the demo needs about 2 minutes of one core" in text  # measured, in benchmarks/RESULTS.md
+    assert "How long `sj-rga demo` takes" in (ROOT / "benchmarks" / "RESULTS.md").read_text()

@@ -73,6 +73,10 @@ def test_footnote_names_units_time_extension_steps_alpha_and_the_source():
     assert f"crafted on {SOURCE}" in flat
     assert "standard error" in flat
     assert "not run" in format_table([_row({"stbp": 0.5, "rga": 0.6})])
+    assert "Poisson" not in flat
+    poisson = _row({"stbp": 0.5, "rga": 0.6})
+    poisson.input = "poisson"
+    assert "Poisson input the clean predictions are random" in " ".join(format_table([poisson]).split())
 
 
 def test_every_gradient_in_the_rows_is_reported():
