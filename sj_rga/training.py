@@ -19,16 +19,17 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from . import encoding as enc
 from ._compat import VERSION as SPIKINGJELLY_VERSION
 from .adversarial import AdversarialConfig, adversarial_examples, adversarial_loss, random_start
@@ -125,15 +126,18 @@ def mean_output(model: nn.Module, images: torch.Tensor, inputs: InputSpec) -> to
 def accuracy(model: nn.Module, dataset: Dataset, inputs: InputSpec, batch_size: int = 64,
              device: Optional[Union[str, torch.device]] = None) -> float:
     """Clean top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``dataset``. (For robust accuracy
-    and attack success rates see :func:`sj_rga.evaluate`.)"""
+    and attack success rates see :func:`sj_rga.evaluate`.) Inside a torch.distributed job each rank scores
+    its share of the batches (:func:`sj_rga.distributed.owned_batches`) and every rank gets the total."""
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.eval()
     correct = total = 0
-    for images, labels in DataLoader(dataset, batch_size=batch_size):
+    owned, _ = distributed.owned_batches(DataLoader(dataset, batch_size=batch_size), batch_size)
+    for _, (images, labels) in owned:
         predictions = mean_output(model, images.to(device), inputs).argmax(1)
         correct += int((predictions == labels.to(device)).sum())
         total += len(labels)
     functional.reset_net(model)
+    correct, total = distributed.all_sum([correct, total])
     if total == 0:
         raise ValueError("accuracy got an empty data set")
     return correct / total
@@ -156,7 +160,7 @@ def _step_loss(model: nn.Module, inputs: InputSpec, images: torch.Tensor, labels
     if not adversarial.active:
         output = mean_output(model.train(), images, inputs)
         return F.cross_entropy(output, labels, reduction="none"), {"accuracy": (output.argmax(1) == labels).sum()}
-    x_adv = adversarial_examples(classifier, adversarial, images, labels, delta)
+    x_adv = adversarial_examples(classifier, adversarial, images, labels, delta) if len(labels) else images
     model.train()
     clean = mean_output(model, images, inputs) if adversarial.method == "trades" else None
     output = mean_output(model, x_adv, inputs)
@@ -174,12 +178,15 @@ START_SEED_OFFSET = 1_000_003
 class GlobalBatches(Sampler[list[int]]):
     """The training order: each epoch (each ``iter``) a permutation of the ``size`` sample indices,
     ``torch.randperm(size, generator)`` from one generator seeded with ``seed`` and kept across epochs, cut into
-    global batches of ``batch_size`` (the last one may be smaller), at most ``max_batches`` of them."""
+    global batches of ``batch_size`` (the last one may be smaller), at most ``max_batches`` of them. In a
+    distributed job (``world``) each rank yields its contiguous part of every global batch
+    (:func:`sj_rga.distributed.shard`; empty when the batch has fewer samples than ranks)."""
 
-    def __init__(self, size: int, batch_size: int, seed: int, max_batches: Optional[int] = None):
+    def __init__(self, size: int, batch_size: int, seed: int, max_batches: Optional[int] = None,
+                 world: Optional[distributed.World] = None):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.size, self.batch_size = size, batch_size
+        self.size, self.batch_size, self.world = size, batch_size, world or distributed.World()
         batches = -(-size // batch_size)
         self.batches = batches if max_batches is None else min(batches, max_batches)
         self.generator = torch.Generator().manual_seed(seed)
@@ -187,10 +194,23 @@ class GlobalBatches(Sampler[list[int]]):
     def __len__(self) -> int:
         return self.batches
 
+    def global_count(self, index: int) -> int:
+        """The number of samples in global batch ``index``."""
+        return min(self.batch_size, self.size - index * self.batch_size)
+
+    def part(self, index: int) -> slice:
+        """This rank's rows of global batch ``index``."""
+        return distributed.shard(self.global_count(index), self.world.rank, self.world.size)
+
     def __iter__(self) -> Iterator[list[int]]:
         order = torch.randperm(self.size, generator=self.generator).tolist()
         for index in range(self.batches):
-            yield order[index * self.batch_size:(index + 1) * self.batch_size]
+            yield order[index * self.batch_size:(index + 1) * self.batch_size][self.part(index)]
+
+
+def _collate_or_empty(empty: Any) -> Callable[[list], Any]:
+    """The default collate, with ``empty`` (a batch of no samples) for a rank's empty part of a global batch."""
+    return lambda samples: default_collate(samples) if samples else empty
 
 
 def train(model: nn.Module, train_set: Dataset, inputs: InputSpec, config: Optional[TrainConfig] = None,
@@ -198,48 +218,70 @@ def train(model: nn.Module, train_set: Dataset, inputs: InputSpec, config: Optio
     """Train ``model`` in place with BPTT on cross-entropy of its output averaged over T.
 
     ``model`` maps ``[T, B, ...]`` to ``[T, B, classes]``; its neurons' surrogate gives the backward. Batches
-    come in the order of :class:`GlobalBatches`. With ``config.adversarial`` set, each step first finds
-    adversarial inputs (:mod:`sj_rga.adversarial`; the model in eval mode as :class:`~sj_rga.SNNClassifier`
-    runs it, input gradients only, from random starts drawn per batch by a generator seeded with
-    ``config.seed +`` :data:`START_SEED_OFFSET`), then updates the parameters on the adversarial loss by BPTT
-    with the model in training mode. The clean test accuracy is measured once, after the last epoch.
-    ``config`` defaults to the paper's recipe.
+    come in the order of :class:`GlobalBatches`; the loss of a batch is the mean over its samples. With
+    ``config.adversarial`` set, each step first finds adversarial inputs (:mod:`sj_rga.adversarial`; the model
+    in eval mode as :class:`~sj_rga.SNNClassifier` runs it, input gradients only, from random starts drawn for
+    the batch by a generator seeded with ``config.seed +`` :data:`START_SEED_OFFSET`), then updates the
+    parameters on the adversarial loss by BPTT with the model in training mode. The clean test accuracy is
+    measured once, after the last epoch. ``config`` defaults to the paper's recipe.
+
+    Inside a torch.distributed job (``torchrun``; :mod:`sj_rga.distributed`) it trains with
+    DistributedDataParallel: each rank takes a contiguous part of every global batch of ``batch_size``
+    (random starts drawn for the whole global batch and sliced), its loss is its part's sum scaled by
+    N / (global batch size) so that DDP's average of the gradients is the gradient of the global batch's mean,
+    and BatchNorm in training mode uses the statistics of the whole global batch
+    (:func:`~sj_rga.distributed.synchronised_batch_norm`; running statistics hence equal on all ranks). A
+    step thus equals one process's step on the same global batch, up to float rounding. On CUDA each rank
+    uses ``cuda:LOCAL_RANK``; the per-epoch history and the test accuracy are totals over all ranks.
     """
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
+    world = distributed.world()
     device = _device(config)
+    if world.distributed and device.type == "cuda":
+        device = world.device
     adversarial = config.adversarial
     classifier = inner_classifier(model, inputs, adversarial.gradient) if adversarial.active else None
-    order = GlobalBatches(len(train_set), config.batch_size, config.seed, config.max_batches)
+    order = GlobalBatches(len(train_set), config.batch_size, config.seed, config.max_batches, world)
     steps = len(order)
     if steps < 1:
         raise ValueError("training needs at least one batch: the training set is empty or max_batches < 1")
     model.to(device)
     starts = torch.Generator().manual_seed(config.seed + START_SEED_OFFSET)
-    loader = DataLoader(train_set, batch_sampler=order, num_workers=config.num_workers)
+    empty = [part[:0] for part in default_collate([train_set[0]])] if world.distributed else None
+    loader = DataLoader(train_set, batch_sampler=order, num_workers=config.num_workers,
+                        collate_fn=_collate_or_empty(empty))
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world.distributed else model
     optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     history: list[dict[str, float]] = []
-    with tqdm(total=config.epochs * steps, disable=not config.progress, desc="train") as bar:
+    with tqdm(total=config.epochs * steps, disable=not (config.progress and world.main), desc="train") as bar, \
+            distributed.synchronised_batch_norm(model, world):
         for epoch in range(config.epochs):
             sums: dict[str, float] = {"loss": 0.0}
             seen = 0
-            for images, labels in loader:
+            for index, (images, labels) in enumerate(loader):
                 images, labels = images.to(device), labels.to(device)
-                delta = random_start(adversarial, tuple(images.shape), starts) if adversarial.active else None
-                losses, correct = _step_loss(model, inputs, images, labels, adversarial, classifier, delta)
+                delta = None
+                if adversarial.active:
+                    shape = (order.global_count(index), *images.shape[1:])
+                    delta = random_start(adversarial, shape, starts)[order.part(index)]
+                losses, correct = _step_loss(net, inputs, images, labels, adversarial, classifier, delta)
                 optimizer.zero_grad(set_to_none=True)
-                losses.mean().backward()
+                (losses.sum() * (world.size / order.global_count(index))).backward()
                 optimizer.step()
                 sums["loss"] += float(losses.detach().sum())
                 for key, count in correct.items():
                     sums[key] = sums.get(key, 0.0) + float(count)
                 seen += len(labels)
                 bar.update()
-                bar.set_postfix(epoch=epoch + 1, **{key: value / seen for key, value in sums.items()})
+                bar.set_postfix(epoch=epoch + 1, **{key: value / max(seen, 1) for key, value in sums.items()})
             schedule.step()
-            history.append({"epoch": epoch + 1, **{key: value / seen for key, value in sums.items()}})
+            *totals, seen = distributed.all_sum([*sums.values(), seen], world)
+            history.append({"epoch": epoch + 1, **{key: value / seen for key, value in zip(sums, totals)}})
+    del net
     functional.reset_net(model)
     test_accuracy = None if test_set is None else accuracy(model, test_set, inputs, config.batch_size, device)
     model.eval()
@@ -342,7 +384,7 @@ def train_model(model_name: Optional[str], dataset: str, root: Optional[Union[st
     config = config or TrainConfig()
     torch.manual_seed(config.seed)
     result = train(build(**model_config), train_set, inputs, config, test_set)
-    if checkpoint is not None:
+    if checkpoint is not None and distributed.world().main:  # in a torchrun job, rank 0 alone writes
         save_checkpoint(checkpoint, result.model, model_config, inputs, dataset, result.accuracy, config)
     return result.model, {
         "format": CHECKPOINT_FORMAT, "model": model_config, "input": asdict(inputs), "dataset": dataset,

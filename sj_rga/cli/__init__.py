@@ -13,6 +13,7 @@ import shlex
 import sys
 from typing import Optional, Sequence
 
+from ..distributed import launched_size, session
 from .attack import add_attack_parser
 from .common import parse_eps, parse_eps_list
 from .demo import add_demo_parser
@@ -36,6 +37,9 @@ __all__ = ["main", "build_parser", "parse_eps", "parse_eps_list", "UsageError", 
            "EXIT_INTERRUPTED"]
 
 PROG = "sj-rga"
+
+#: The sub-commands that split their work over the ranks of a ``torchrun`` job (see :mod:`sj_rga.distributed`).
+DISTRIBUTED_COMMANDS = ("train", "attack", "shuffle")
 
 EPILOG = f"""\
 a digits workflow (no network; seconds to minutes on a CPU):
@@ -79,7 +83,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args = build_parser().parse_args(argv)
         args.command_line = shlex.join([PROG, *argv])  # recorded beside the results
         prog = f"{PROG} {args.command}"
-        return args.run(args)
+        if launched_size() > 1 and args.command not in DISTRIBUTED_COMMANDS:
+            raise UsageError(f"{prog} does not run under torchrun (WORLD_SIZE={launched_size()}): run it as one "
+                             f"process; {', '.join(DISTRIBUTED_COMMANDS)} split their work over the ranks")
+        with session(getattr(args, "device", "cpu")):  # torchrun: join the job (gloo on CPUs, nccl on GPUs)
+            return args.run(args)
     except UsageError as error:
         if debug_enabled():
             raise

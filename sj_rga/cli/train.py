@@ -1,10 +1,16 @@
-"""``sj-rga train``: train a reference model with the paper's recipe, clean or adversarially, and write a checkpoint."""
+"""``sj-rga train``: train a reference model with the paper's recipe, clean or adversarially, and write a checkpoint.
+
+Under ``torchrun --nproc_per_node=N -m sj_rga train ...`` it trains with DistributedDataParallel over the N
+ranks (global batch ``--batch-size``, BatchNorm on global-batch statistics: see :func:`sj_rga.training.train`);
+rank 0 alone writes the checkpoint and prints.
+"""
 from __future__ import annotations
 
 import argparse
 
 from ..adversarial import ADVERSARIAL_METHODS, AdversarialConfig
 from ..classifier import GRADIENTS
+from ..distributed import local_device, world
 from .common import (
     add_common,
     check_data_root,
@@ -71,8 +77,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     base = DIGITS_PRESET if args.data == "digits" else TrainConfig()
     overrides = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                        max_batches=args.max_batches).items() if v is not None}
-    config = replace(base, seed=args.seed, progress=not args.no_progress, device=str(device),
+    config = replace(base, seed=args.seed, progress=not args.no_progress, device=str(local_device(device)),
                      adversarial=adversarial, **overrides)
+    if not world().main:  # torchrun: every rank trains (DistributedDataParallel), rank 0 alone writes and prints
+        train_model(args.model, args.data, args.data_root, args.download, T=args.T, encoding=args.encoding,
+                    lam=args.lam, config=config)
+        return 0
     with atomic_path(args.out) as partial:  # an interrupted run leaves no half-written checkpoint
         _, meta = train_model(args.model, args.data, args.data_root, args.download, T=args.T, encoding=args.encoding,
                               lam=args.lam, config=config, checkpoint=partial)

@@ -1,0 +1,117 @@
+"""Cost of one adversarial training step of the paper's VGG-11: the inner maximisation with the fast RGA gradient
+against the same with STBP/BPTT (issue 14, method §4).
+
+One step is what :func:`sj_rga.training.train` does per batch: draw the random start, run PGD with K input
+gradients on an :class:`sj_rga.SNNClassifier` (BatchNorm in eval; ``gradient='rga'`` takes the fast path of
+method §1.5 on this model, ``'stbp'`` is BPTT through the model's own surrogate), then one BPTT forward/backward
+of the cross-entropy at the adversarial point in training mode and one SGD step. It is timed by running
+``train`` for one epoch of one batch (``epochs=1, max_batches=1``) on a fixed random batch; a clean training
+step (no inner maximisation) is timed beside it, and the inner maximisation alone (``adversarial_examples``)
+for each gradient, to show where the time goes.
+
+The model is ``sj_rga.models.build("vgg11", 10)``: IF neurons, hard reset, the paper's triangle surrogate
+``PiecewiseQuadratic(alpha=1)``, random weights, 3x32x32 inputs in [0, 1], float32, direct encoding. PGD-AT
+settings: L∞, ε = 8/255, K = 3 steps of 2.5·ε/K, uniform random start. Every (T, method) is warmed up once,
+then all methods run in ``--rounds`` interleaved rounds; the table gives the minimum (least disturbed by other
+load; the ratios use it) and the median, and the load average before and after.
+
+    python benchmarks/bench_adv_training.py [--steps 4 8 16] [--batch 16] [--K 3] [--rounds 3]
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib.metadata
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Callable
+
+import torch
+
+METHODS = ("clean step", "AT step, STBP inner", "AT step, RGA inner", "inner only, STBP", "inner only, RGA")
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
+
+
+def _runs(T: int, batch: int, K: int) -> dict[str, Callable[[], None]]:
+    """One call of each method on one VGG-11 and one fixed batch."""
+    from sj_rga.adversarial import AdversarialConfig, adversarial_examples, random_start
+    from sj_rga.models import build
+    from sj_rga.training import InputSpec, TrainConfig, inner_classifier, train
+
+    torch.manual_seed(0)
+    model = build("vgg11", 10)
+    images, labels = torch.rand(batch, 3, 32, 32), torch.randint(0, 10, (batch,))
+    data = torch.utils.data.TensorDataset(images, labels)
+    inputs = InputSpec(T)
+
+    def step(adversarial: AdversarialConfig) -> Callable[[], None]:
+        config = TrainConfig(epochs=1, batch_size=batch, max_batches=1, progress=False, device="cpu",
+                             adversarial=adversarial)
+        return lambda: train(model, data, inputs, config)
+
+    def inner(adversarial: AdversarialConfig) -> Callable[[], None]:
+        classifier = inner_classifier(model, inputs, adversarial.gradient)
+        generator = torch.Generator().manual_seed(0)
+        return lambda: adversarial_examples(classifier, adversarial, images, labels,
+                                            random_start(adversarial, tuple(images.shape), generator))
+
+    stbp, rga = (AdversarialConfig("pgd", eps=8 / 255, steps=K, gradient=g) for g in ("stbp", "rga"))
+    return {"clean step": step(AdversarialConfig()), "AT step, STBP inner": step(stbp),
+            "AT step, RGA inner": step(rga), "inner only, STBP": inner(stbp), "inner only, RGA": inner(rga)}
+
+
+def time_methods(T: int, batch: int, K: int, rounds: int) -> dict[str, list[float]]:
+    runs = _runs(T, batch, K)
+    for run in runs.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {method: [] for method in METHODS}
+    for _ in range(rounds):
+        for method, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[method].append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, nargs="+", default=[4, 8, 16], help="time steps T")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--K", type=int, default=3, help="inner PGD steps")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per T")
+    args = parser.parse_args()
+    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on cpu: {_machine()}")
+    print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, "
+          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, command: python {' '.join(sys.argv)}")
+    print(f"# PGD-AT, ε = 8/255, K = {args.K} steps of 2.5·ε/K; minimum and median of {args.rounds} interleaved "
+          "rounds after a warm-up\n")
+    print("| T | what | time min (s) | time median (s) | x AT step with STBP inner | load before / after |")
+    print("|---|---|---|---|---|---|")
+    for T in args.steps:
+        before = _load()
+        times = time_methods(T, args.batch, args.K, args.rounds)
+        after = _load()
+        best = {method: min(t) for method, t in times.items()}
+        for method in METHODS:
+            print(f"| {T} | {method} | {best[method]:.3f} | {statistics.median(times[method]):.3f} | "
+                  f"{best[method] / best['AT step, STBP inner']:.2f} | {before} / {after} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""torch.distributed for sj-rga's long jobs (method §4): training, attacks, evaluation and the shuffle test
+started by ``torchrun --nproc_per_node=N -m sj_rga ...``, one process per rank.
+
+- :func:`session` joins the job's process group from torchrun's environment (``RANK``, ``WORLD_SIZE``,
+  ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) with the backend the device needs: ``gloo`` on CPUs,
+  ``nccl`` on CUDA GPUs (each rank on ``cuda:LOCAL_RANK``). Without torchrun it is a no-op: one process.
+- Work is split by **global batch**: batch ``i`` of the data, cut exactly as one process cuts it, is done by
+  rank ``i mod N`` (:func:`owned_batches`, :func:`run_in_rounds`), and the per-batch results are gathered in
+  batch order on every rank (:func:`gather_batches`). Each batch is computed as one process computes it, so
+  results equal a one-process run whatever N (also when the data size is not divisible by N), provided the
+  batch's randomness is seeded by its index, never by what the rank did before.
+- Training splits each global batch into N contiguous parts (:func:`shard`; a part may be empty) and
+  :func:`synchronised_batch_norm` normalises with the statistics of the whole global batch, so that a
+  DistributedDataParallel step equals one process's step on the global batch (see
+  :func:`sj_rga.training.train`).
+- Only rank 0 writes files and prints (:attr:`World.main`). A failing rank ends with its own error; torchrun
+  then stops the other ranks (SIGTERM, which :func:`session` turns into ``SystemExit`` so that every
+  ``finally`` runs and temporary files are removed) and reports the failure.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, TypeVar, Union
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.utils.data import DataLoader, RandomSampler
+
+Result = TypeVar("Result")
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place in the job: ``rank`` in ``[0, size)``; ``device`` carries the collectives
+    (the CPU for gloo, ``cuda:LOCAL_RANK`` for nccl)."""
+
+    rank: int = 0
+    size: int = 1
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        """True on rank 0, the one process that writes files and prints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """True in a job of more than one process."""
+        return self.size > 1
+
+
+def world() -> World:
+    """The current :class:`World`: rank and size of the initialised default process group, else one process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return World()
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    return World(dist.get_rank(), dist.get_world_size(), device)
+
+
+def launched_size() -> int:
+    """The number of processes torchrun started for this job (``WORLD_SIZE``), 1 when not under torchrun."""
+    text = os.environ.get("WORLD_SIZE", "1")
+    try:
+        size = int(text)
+    except ValueError:
+        raise ValueError(f"WORLD_SIZE must be a whole number (set by torchrun), got {text!r}") from None
+    if size < 1:
+        raise ValueError(f"WORLD_SIZE must be >= 1, got {size}")
+    return size
+
+
+def backend_for(device: Union[str, torch.device]) -> str:
+    """``nccl`` for CUDA devices, ``gloo`` otherwise."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+def local_device(device: Union[str, torch.device]) -> torch.device:
+    """The device of this rank: ``cuda`` without an index becomes ``cuda:LOCAL_RANK`` under torchrun."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None and launched_size() > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return device
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def session(device: Union[str, torch.device] = "cpu") -> Iterator[World]:
+    """Join the torchrun job's process group for the block, with the backend ``device`` needs (gloo on CPUs,
+    nccl on GPUs, where each rank's current device becomes ``cuda:LOCAL_RANK``), and leave it at the end
+    (also after an error). SIGTERM (how torchrun stops the other
+    ranks when one fails) raises ``SystemExit`` inside the block so that clean-up code runs. Outside torchrun,
+    or with a process group already initialised (then it is left to its owner), it yields :func:`world`.
+    """
+    if launched_size() == 1 or (dist.is_available() and dist.is_initialized()):
+        yield world()
+        return
+    if not dist.is_available():
+        raise RuntimeError("this PyTorch build has no torch.distributed: run one process, without torchrun")
+    backend = backend_for(device)
+    if backend == "nccl":
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device {device} asks for the nccl backend, but this machine has no CUDA GPU")
+        torch.cuda.set_device(local_device(device))
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        dist.init_process_group(backend=backend)
+        try:
+            yield world()
+        finally:
+            dist.destroy_process_group()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ------------------------------------------------------------------------------ splitting the work
+
+
+def shard(count: int, rank: int, size: int) -> slice:
+    """Rank ``rank``'s contiguous part of ``count`` items split over ``size`` ranks: the first ``count mod size``
+    parts have one item more; parts are empty when ``count < size``."""
+    base, extra = divmod(count, size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (rank < extra))
+
+
+def owns(index: int, at: Optional[World] = None) -> bool:
+    """Whether global batch ``index`` is this rank's (``index mod size == rank``)."""
+    at = at or world()
+    return index % at.size == at.rank
+
+
+def owned_batches(data: Any, batch_size: int,
+                  at: Optional[World] = None) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
+    """``(iterator of (global batch index, (x, y)) for this rank's batches, number of global batches or None)``.
+
+    ``data`` is an ``(inputs, labels)`` pair of tensors (cut into batches of ``batch_size``), a DataLoader or
+    any iterable of ``(x, y)`` batches; the batches are those one process would see, in the same order.
+    A map-style DataLoader loads only this rank's batches; other iterables are read in full and the other
+    ranks' batches skipped. A DataLoader that shuffles without a seeded generator cannot be split the same
+    way on every rank: a ValueError says so.
+    """
+    from .metrics import batches
+
+    at = at or world()
+    if at.distributed and isinstance(data, DataLoader) and data.batch_sampler is not None:
+        if isinstance(data.sampler, RandomSampler) and data.sampler.generator is None:
+            raise ValueError("a DataLoader with shuffle=True and no generator orders the samples differently on "
+                             "every rank, so its batches cannot be split by rank: pass an unshuffled DataLoader "
+                             "(or one with a seeded generator)")
+        all_batches = list(data.batch_sampler)
+        mine = [indices for index, indices in enumerate(all_batches) if owns(index, at)]
+        loader = DataLoader(data.dataset, batch_sampler=mine, num_workers=data.num_workers,
+                            collate_fn=data.collate_fn, pin_memory=data.pin_memory)
+        indices = [index for index in range(len(all_batches)) if owns(index, at)]
+        return zip(indices, loader), len(all_batches)
+    iterator, total = batches(data, batch_size)
+    return ((index, batch) for index, batch in enumerate(iterator) if owns(index, at)), total
+
+
+# ------------------------------------------------------------------------------ collectives
+
+
+def all_sum(values: Sequence[float], at: Optional[World] = None) -> list[float]:
+    """The sums over all ranks of ``values`` (float64), on every rank."""
+    at = at or world()
+    if not at.distributed:
+        return [float(v) for v in values]
+    tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=at.device)
+    dist.all_reduce(tensor)
+    return tensor.cpu().tolist()
+
+
+def gather_batches(results: dict[int, Result], at: Optional[World] = None) -> dict[int, Result]:
+    """Every rank's ``{global batch index: result}`` merged on every rank, in batch order (results must be
+    picklable; tensors are moved to the CPU first)."""
+    at = at or world()
+    if not at.distributed:
+        return dict(sorted(results.items()))
+    gathered: list[Optional[dict[int, Result]]] = [None] * at.size
+    dist.all_gather_object(gathered, _to_cpu(results))
+    merged: dict[int, Result] = {}
+    for part in gathered:
+        merged.update(part or {})
+    return dict(sorted(merged.items()))
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+        return type(value)(_to_cpu(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _to_cpu(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
+def run_in_rounds(todo: Sequence[int], work: Callable[[int], Result],
+                  finished: Optional[Callable[[int, Result], None]] = None,
+                  at: Optional[World] = None) -> dict[int, Result]:
+    """``work(index)`` for every global batch index of ``todo``, round-robin over the ranks: round ``k`` runs
+    ``todo[k·N + rank]`` on each rank, then gathers the round's results, and rank 0 calls
+    ``finished(index, result)`` in index order (e.g. to write the batch's file). Returns every result on every
+    rank. An interrupted job loses at most one round."""
+    at = at or world()
+    results: dict[int, Result] = {}
+    for start in range(0, len(todo), at.size):
+        round_indices = todo[start:start + at.size]
+        mine = {index: work(index) for index in round_indices[at.rank:at.rank + 1]}
+        done = gather_batches(mine, at)
+        if finished is not None and at.main:
+            for index, result in done.items():
+                finished(index, result)
+        results.update(done)
+    return results
+
+
+def barrier(at: Optional[World] = None) -> None:
+    """Wait until every rank is here (nothing to wait for in one process)."""
+    if (at or world()).distributed:
+        dist.barrier()
+
+
+# ------------------------------------------------------------------------------ BatchNorm over the global batch
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the ranks with a backward: the gradient of a sum all ranks share is the sum of their gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        total = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(total)
+        return total
+
+
+def _synced_norm(norm: nn.modules.batchnorm._BatchNorm) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A forward for ``norm`` that, in training mode, normalises with the mean and (biased) variance of the
+    global batch, gathered by differentiable all-reduces, and updates the running statistics with them
+    (unbiased variance) as torch's BatchNorm does on one process; in eval mode it is the stock forward."""
+    stock = type(norm).forward.__get__(norm)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if not norm.training:
+            return stock(x)
+        multi_step = getattr(norm, "step_mode", "s") == "m"
+        flat = x.flatten(0, 1) if multi_step else x
+        dims = [0, *range(2, flat.dim())]
+        shape = [1, -1] + [1] * (flat.dim() - 2)
+        local = torch.tensor([flat.numel() // max(flat.shape[1], 1)], dtype=flat.dtype, device=flat.device)
+        totals = _AllReduceSum.apply(torch.cat([flat.sum(dims), local]))
+        count = totals[-1].detach()
+        if float(count) <= 1:
+            raise ValueError(f"BatchNorm in training mode needs more than 1 value per channel over the global batch, "
+                             f"got {int(count)}")
+        mean = totals[:-1] / count
+        centred = flat - mean.reshape(shape)
+        var = _AllReduceSum.apply((centred * centred).sum(dims)) / count
+        out = centred * torch.rsqrt(var + norm.eps).reshape(shape)
+        if norm.affine:
+            out = out * norm.weight.reshape(shape) + norm.bias.reshape(shape)
+        if norm.track_running_stats:
+            with torch.no_grad():
+                norm.num_batches_tracked.add_(1)
+                momentum = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+                unbiased = var * (count / (count - 1))
+                norm.running_mean.mul_(1 - momentum).add_(mean.detach(), alpha=momentum)
+                norm.running_var.mul_(1 - momentum).add_(unbiased.detach(), alpha=momentum)
+        return out.reshape(x.shape) if multi_step else out
+
+    return forward
+
+
+@contextlib.contextmanager
+def synchronised_batch_norm(model: nn.Module, at: Optional[World] = None) -> Iterator[nn.Module]:
+    """Inside the block, every BatchNorm of ``model`` in training mode (torch's and SpikingJelly's multi-step
+    ones, whose ``[T, B, C, ...]`` input is normalised over time and batch as one) uses the statistics of the
+    global batch over all ranks: SyncBatchNorm's semantics, on CPUs (gloo) as on GPUs, without changing the
+    modules' classes (so the fast RGA path still recognises them). Eval mode is untouched. In one process it
+    changes nothing. The stock forwards are back on exit, also after an error."""
+    from .rate_mode import replaced_forwards
+
+    at = at or world()
+    if not at.distributed:
+        yield model
+        return
+    norms = {m: _synced_norm(m) for m in model.modules() if isinstance(m, _NORMS)}
+    with replaced_forwards(norms):
+        yield model

@@ -1,0 +1,46 @@
+"""Library calls inside a torch.distributed job, run by tests/test_distributed.py under torchrun (gloo, CPU).
+
+    python -m torch.distributed.run --standalone --nproc_per_node=N tests/distributed_worker.py TASK OUT_DIR
+
+Rank 0 writes what it got to OUT_DIR; the test compares it with one process's result.
+"""
+import sys
+from pathlib import Path
+
+import torch
+
+from sj_rga import distributed, models, training
+from sj_rga.adversarial import AdversarialConfig
+from sj_rga.data import digits
+
+
+def train_small(out: Path) -> None:
+    """PGD-AT (STBP inner gradient) on 33 digits in global batches of 16: the last global batch has one sample,
+    so one rank's part of it is empty."""
+    torch.manual_seed(0)
+    model = models.build("digits_snn", 10)
+    x, y = digits()[0].tensors
+    data = torch.utils.data.TensorDataset(x[:33], y[:33])
+    config = training.TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False, device="cpu",
+                                  adversarial=AdversarialConfig("pgd", eps=0.1, steps=2, gradient="stbp"))
+    result = training.train(model, data, training.InputSpec(4), config, test_set=data)
+    if distributed.world().main:
+        torch.save({"state_dict": model.state_dict(), "history": result.history, "accuracy": result.accuracy},
+                   out / "train.pt")
+
+
+def fail_on_rank_one(out: Path) -> None:
+    """Rank 1 fails while rank 0 waits for its results; rank 0 would write a file after the gather."""
+    world = distributed.world()
+    if world.rank == 1:
+        raise ValueError("rank 1 cannot read its data")
+    gathered = distributed.gather_batches({world.rank: world.rank})
+    (out / "results.txt").write_text(str(gathered))
+
+
+TASKS = {"train": train_small, "fail": fail_on_rank_one}
+
+if __name__ == "__main__":
+    task, folder = sys.argv[1], Path(sys.argv[2])
+    with distributed.session("cpu"):
+        TASKS[task](folder)

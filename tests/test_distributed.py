@@ -1,0 +1,137 @@
+"""torch.distributed (method §4): 2 CPU processes under torchrun (gloo) give one process's results: the same
+weights after DistributedDataParallel training (BatchNorm on global-batch statistics), the same results files;
+a failing rank ends the job with its error and leaves no results behind."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+from spikingjelly.activation_based import layer
+
+from sj_rga import distributed, models, training
+from sj_rga.adversarial import AdversarialConfig
+from sj_rga.data import digits
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+def torchrun(*args, nproc=2, timeout=240):
+    """``torchrun --standalone --nproc_per_node=nproc ...`` (as ``python -m torch.distributed.run``)."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                           f"--nproc_per_node={nproc}", *map(str, args)],
+                          capture_output=True, text=True, env=ENV, timeout=timeout)
+
+
+def one_process(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "sj_rga", *map(str, args)], capture_output=True, text=True,
+                          env=ENV, timeout=timeout)
+
+
+def assert_same_weights(one: dict, two: dict) -> None:
+    assert one.keys() == two.keys()
+    for key in one:
+        torch.testing.assert_close(two[key], one[key], atol=1e-6, rtol=1e-5, msg=key)
+
+
+@pytest.mark.parametrize("count", range(0, 12))
+@pytest.mark.parametrize("size", [1, 2, 3, 5])
+def test_shard_splits_any_count(count, size):
+    parts = [distributed.shard(count, rank, size) for rank in range(size)]
+    assert [i for part in parts for i in range(count)[part]] == list(range(count))
+    assert max(p.stop - p.start for p in parts) - min(p.stop - p.start for p in parts) <= 1
+
+
+def test_one_process_world_and_backends():
+    assert distributed.world() == distributed.World() and distributed.world().main
+    assert not distributed.world().distributed
+    assert distributed.backend_for("cpu") == "gloo" and distributed.backend_for("cuda:1") == "nccl"
+    assert distributed.all_sum([1, 2.5]) == [1.0, 2.5]
+    assert list(distributed.gather_batches({3: "c", 1: "a"})) == [1, 3]
+
+
+@pytest.fixture
+def single_rank_group(tmp_path):
+    """A gloo process group of one rank in this process (torch.distributed's collectives, no torchrun)."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+@pytest.mark.parametrize("norm", ["torch", "spikingjelly multi-step"])
+def test_synchronised_batch_norm_equals_batch_norm(single_rank_group, norm):
+    """The synchronised forward (all-reduced sums) on one rank is torch's BatchNorm: values, gradients, running
+    statistics, in training mode; eval mode is the stock forward."""
+    torch.manual_seed(0)
+    make = (lambda: torch.nn.BatchNorm2d(3)) if norm == "torch" else (lambda: layer.BatchNorm2d(3, step_mode="m"))
+    stock, synced = make(), make()
+    with torch.no_grad():
+        for bn in (stock, synced):
+            bn.weight.copy_(torch.tensor([0.5, 1.5, -1.0]))
+            bn.bias.copy_(torch.tensor([0.1, -0.2, 0.3]))
+    shape = (5, 3, 4, 4) if norm == "torch" else (2, 5, 3, 4, 4)
+    x = (torch.randn(shape) * 2 + 1).requires_grad_(True)
+    weights = torch.randn(shape)
+    expected = stock(x)
+    (grad_expected,) = torch.autograd.grad((expected * weights).sum(), x)
+    forward = distributed._synced_norm(synced)
+    got = forward(x)
+    (grad_got,) = torch.autograd.grad((got * weights).sum(), x)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(grad_got, grad_expected, atol=1e-5, rtol=1e-5)
+    for name in ("running_mean", "running_var", "num_batches_tracked"):
+        torch.testing.assert_close(getattr(synced, name), getattr(stock, name), msg=name)
+    stock.eval(), synced.eval()
+    torch.testing.assert_close(forward(x), stock(x))
+
+
+def test_cli_training_on_two_ranks_gives_one_process_weights(tmp_path):
+    """PGD-AT with the RGA inner gradient, global batch 33 (split 17 + 16 over the ranks), 3 steps."""
+    args = ["train", "--data", "digits", "-T", "4", "--epochs", "1", "--max-batches", "3", "--batch-size", "33",
+            "--adversarial", "pgd", "--adv-eps", "0.1", "--adv-steps", "2", "--no-progress"]
+    single = one_process(*args, "--out", tmp_path / "one.pt")
+    assert single.returncode == 0, single.stderr
+    done = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two.pt")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("checkpoint written") == 1  # rank 0 alone prints and writes
+    one, two = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "two.pt"))
+    assert_same_weights(one["state_dict"], two["state_dict"])
+    assert two["train"]["adversarial"]["method"] == "pgd" and two["accuracy"] == one["accuracy"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.pt", "two.pt"]
+
+
+def test_library_training_with_an_empty_part_gives_one_process_weights(tmp_path):
+    done = torchrun(WORKER, "train", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = torch.load(tmp_path / "train.pt", weights_only=True)
+    torch.manual_seed(0)
+    model = models.build("digits_snn", 10)
+    x, y = digits()[0].tensors
+    data = torch.utils.data.TensorDataset(x[:33], y[:33])
+    config = training.TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False, device="cpu",
+                                  adversarial=AdversarialConfig("pgd", eps=0.1, steps=2, gradient="stbp"))
+    result = training.train(model, data, training.InputSpec(4), config, test_set=data)
+    assert_same_weights(model.state_dict(), got["state_dict"])
+    assert got["accuracy"] == result.accuracy
+    for mine, theirs in zip(result.history, got["history"]):
+        assert mine.keys() == theirs.keys() and all(mine[k] == pytest.approx(theirs[k], rel=1e-5) for k in mine)
+
+
+def test_a_failing_rank_ends_the_job_with_its_error_and_no_results(tmp_path):
+    done = torchrun(WORKER, "fail", tmp_path, timeout=180)
+    assert done.returncode != 0
+    assert "rank 1 cannot read its data" in done.stderr
+    assert not (tmp_path / "results.txt").exists()
+
+
+def test_cli_error_on_every_rank_is_one_line_and_demo_refuses_torchrun(tmp_path):
+    done = torchrun("-m", "sj_rga", "train", "--out", tmp_path / "m.pt", "--adversarial", "pgd")
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("sj-rga train: error:")]
+    assert len(lines) == 2 and "needs --adv-eps" in lines[0]
+    demo = torchrun("-m", "sj_rga", "demo", "--quick", "--out", tmp_path / "demo")
+    assert demo.returncode != 0 and "does not run under torchrun" in demo.stderr
+    assert not any(tmp_path.iterdir())
