@@ -236,6 +236,7 @@ def barrier(at: Optional[World] = None) -> None:
 # ------------------------------------------------------------------------------ BatchNorm over the global batch
 
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+_MISSING = object()
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -298,12 +299,19 @@ def synchronised_batch_norm(model: nn.Module, at: Optional[World] = None) -> Ite
     global batch over all ranks: SyncBatchNorm's semantics, on CPUs (gloo) as on GPUs, without changing the
     modules' classes (so the fast RGA path still recognises them). Eval mode is untouched. In one process it
     changes nothing. The stock forwards are back on exit, also after an error."""
-    from .rate_mode import replaced_forwards
-
     at = at or world()
     if not at.distributed:
         yield model
         return
-    norms = {m: _synced_norm(m) for m in model.modules() if isinstance(m, _NORMS)}
-    with replaced_forwards(norms):
+    norms = [m for m in model.modules() if isinstance(m, _NORMS)]
+    saved = [(norm, norm.__dict__.get("forward", _MISSING)) for norm in norms]
+    try:
+        for norm in norms:
+            norm.forward = _synced_norm(norm)
         yield model
+    finally:
+        for norm, previous in saved:
+            if previous is _MISSING:
+                norm.__dict__.pop("forward", None)
+            else:
+                norm.forward = previous

@@ -14,6 +14,7 @@ from spikingjelly.activation_based import functional, neuron
 
 from sj_rga import SNNClassifier, training
 from sj_rga.adversarial import AdversarialConfig, adversarial_examples, adversarial_loss
+from sj_rga.classifier import GRADIENTS
 from sj_rga.cli import main as cli_main
 from sj_rga.training import InputSpec, TrainConfig
 
@@ -261,3 +262,14 @@ def test_cli_trains_adversarially_and_records_it(tmp_path):
     _, meta = training.load_checkpoint(out)
     assert json.loads(json.dumps(meta["train"]["adversarial"])) == {
         "method": "pgd", "eps": 0.1, "steps": 2, "alpha": 0.125, "gradient": "stbp", "beta": 6.0}
+
+
+@pytest.mark.parametrize("gradient", GRADIENTS)
+def test_every_gradient_estimator_drives_the_inner_maximisation(trained, gradient):
+    model, x, y = trained
+    config = AdversarialConfig("pgd", eps=0.1, steps=2, gradient=gradient)
+    classifier = training.inner_classifier(model, InputSpec(T), gradient)
+    adv = adversarial_examples(classifier, config, x, y, torch.zeros_like(x))
+    assert (adv - x).abs().max() <= 0.1 + 1e-6 and (adv != x).float().mean() > 0.5
+    with torch.no_grad():
+        assert F.cross_entropy(classifier(adv), y) > F.cross_entropy(classifier(x), y)
