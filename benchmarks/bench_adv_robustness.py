@@ -12,6 +12,9 @@ and PGD with RGA gradients (``--eval-steps`` steps of 2.5·ε/steps, random star
 only if every attack leaves it correctly classified. The standard error of an accuracy p on n samples is
 sqrt(p·(1 − p)/n) (binomial).
 
+The training times of the final run are one run each on a shared machine; ``--cost`` times one epoch of
+each kind in interleaved rounds (minimum and median), which is the fair comparison of their cost.
+
 ``--select`` chooses the schedules on a held-out split instead (never on the test split): 20 % of the training
 digits (stratified, seed 0) are held out, each candidate epoch count of ``--clean-grid`` (clean training) and
 ``--at-grid`` (PGD-AT with RGA; PGD-AT with STBP uses the same schedule) is trained on the other 80 % and
@@ -20,6 +23,7 @@ accuracy; AT: best robust accuracy).
 
     python benchmarks/bench_adv_robustness.py --select [--clean-grid 4 10 20] [--at-grid 10 20 30]
     python benchmarks/bench_adv_robustness.py --clean-epochs E1 --at-epochs E2 [--at-steps 7]
+    python benchmarks/bench_adv_robustness.py --cost [--rounds 3]   # one epoch of each, interleaved
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from typing import Optional
 
 import torch
 
@@ -46,10 +51,10 @@ def _adversarial(kind: str, steps: int):
     return AdversarialConfig() if kind == "clean" else AdversarialConfig("pgd", eps=EPS, steps=steps, gradient=kind)
 
 
-def _config(kind: str, epochs: int, steps: int, seed: int = 0):
+def _config(kind: str, epochs: int, steps: int, max_batches: Optional[int] = None):
     from sj_rga.training import DIGITS_PRESET
 
-    return replace(DIGITS_PRESET, epochs=epochs, seed=seed, adversarial=_adversarial(kind, steps))
+    return replace(DIGITS_PRESET, epochs=epochs, max_batches=max_batches, adversarial=_adversarial(kind, steps))
 
 
 def cli_command(kind: str, epochs: int, steps: int, out: str) -> str:
@@ -159,9 +164,37 @@ def final(args: argparse.Namespace) -> None:
         print(f"    {command}")
 
 
+def cost(args: argparse.Namespace) -> None:
+    """Seconds of one training epoch (1437 digits, batch 32) of each kind, in interleaved rounds."""
+    from sj_rga.data import digits
+    from sj_rga.models import build
+    from sj_rga.training import InputSpec, train
+
+    train_set = digits()[0]
+    kinds = {"clean training": "clean", "PGD-AT, RGA inner gradient": "rga", "PGD-AT, STBP inner gradient": "stbp"}
+    times: dict[str, list[float]] = {label: [] for label in kinds}
+    for _ in range(args.rounds):
+        for label, kind in kinds.items():
+            torch.manual_seed(0)
+            model = build("digits_snn", 10)
+            started = time.perf_counter()
+            train(model, train_set, InputSpec(8), _config(kind, 1, args.at_steps, args.max_batches))
+            times[label].append(time.perf_counter() - started)
+    print(f"# one epoch of {len(train_set)} training digits, batch 32, K = {args.at_steps}; "
+          f"{args.rounds} interleaved rounds, load after {_load()}\n")
+    print("| model | epoch min (s) | epoch median (s) | x PGD-AT with STBP |\n|---|---|---|---|")
+    stbp = min(times["PGD-AT, STBP inner gradient"])
+    for label, seconds in times.items():
+        median = sorted(seconds)[len(seconds) // 2]
+        print(f"| {label} | {min(seconds):.2f} | {median:.2f} | {min(seconds) / stbp:.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--select", action="store_true", help="choose the schedules on a held-out split")
+    parser.add_argument("--cost", action="store_true", help="time one epoch of each kind, interleaved")
+    parser.add_argument("--rounds", type=int, default=3, help="--cost: interleaved rounds")
+    parser.add_argument("--max-batches", type=int, help="--cost: cap the batches of the epoch (a smoke test)")
     parser.add_argument("--clean-grid", type=int, nargs="+", default=[4, 10, 20])
     parser.add_argument("--at-grid", type=int, nargs="+", default=[10, 20, 30])
     parser.add_argument("--clean-epochs", type=int, default=4)
@@ -173,6 +206,8 @@ def main() -> None:
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {_load()}, command: python {' '.join(sys.argv)}")
     if args.select:
         select(args)
+    elif args.cost:
+        cost(args)
     else:
         final(args)
 
