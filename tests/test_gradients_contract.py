@@ -295,6 +295,8 @@ def test_dataparallel_copies_take_the_estimator_or_refuse(name):
     model = _model()
     functional.set_step_mode(model, "m")
     model.eval()
+    for m in sj_rga.spiking_neurons(model):
+        m.train()  # SpikingJelly 0.0.0.0.14's IF/LIF have no input gradient in eval()
     x_seq = torch.rand(4, 3, 1, 8, 8, dtype=torch.float64)
 
     def grad_of(net):
