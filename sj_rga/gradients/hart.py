@@ -52,10 +52,10 @@ class HART(TimeUniformEstimator):
                                                       float("inf"), low_open=True, high_open=True))
 
     def _weights(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        """max(0, γ − |u[t]|)/γ² · dH/dX at every step ``[T, B, ...]``."""
+        """max(0, γ − |u[t]|)/γ² · dH/dX at every step ``[T, B, ...]``, computed in place of ``run.charged``."""
         spec = charge_spec(node)
-        u = run.charged - spec.v_threshold
-        return (self.gamma - u.abs()).clamp_min(0.0) * (spec.input_gain / self.gamma ** 2)
+        u = run.charged.sub_(spec.v_threshold)
+        return u.abs_().neg_().add_(self.gamma).clamp_(min=0.0).mul_(spec.input_gain / self.gamma ** 2)
 
     def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
         return self._weights(node, run).mean(0)
