@@ -81,12 +81,13 @@ def bptt_layer(node: nn.Module, x_seq: torch.Tensor, derivative: SurrogateDeriva
     """Spikes ``[T, B, ...]`` of a stock IF/LIF/PLIF neuron, with BPTT through ``derivative`` (see the module
     docstring); ``v`` (and ``v_seq``) are left as the stock forward leaves them."""
     spec = charge_spec(node)
-    run = exact_forward(node, x_seq, charged=True)
+    charged = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+    run = exact_forward(node, x_seq, on_charge=lambda t, h: charged[t].copy_(h))
     with torch.no_grad():
-        slope = derivative(run.charged - spec.v_threshold, run.charged).to(x_seq.dtype)
+        slope = derivative(charged - spec.v_threshold, charged).to(x_seq.dtype)
     dynamics = Dynamics(spec.potential_gain, spec.input_gain, spec.v_threshold, spec.v_reset, detach_reset)
     keep_charged = not detach_reset and spec.v_reset is not None
-    return BPTTFunction.apply(x_seq, run.spikes, run.charged if keep_charged else None, slope, dynamics)
+    return BPTTFunction.apply(x_seq, run.spikes, charged if keep_charged else None, slope, dynamics)
 
 
 class PerStepEstimator(LayerEstimator):
