@@ -19,12 +19,13 @@ def _run(script: str, *args: str) -> str:
 
 def test_time_per_gradient_table():
     out = _run("bench_gradients.py", "--T", "1", "--batch", "1", "--rounds", "1", "--image-size", "8")
-    rows = {line.split("|")[1].strip(): [float(c) for c in line.split("|")[2:6]] for line in out.splitlines()
+    rows = {line.split("|")[1].strip(): [float(c) for c in line.split("|")[2:9]] for line in out.splitlines()
             if line.startswith("| ") and line.split("|")[2].strip()[:1].isdigit()}
     assert list(rows) == ["stbp", "rga fast", "bptr fast", "hart fast", "rga layer", "bptr layer", "hart layer",
                           "pdsg", "assg"]
-    assert rows["stbp"][2] == 1.0 and rows["rga fast"][3] == 1.0 and all(r[0] > 0 for r in rows.values())
-    assert sum("target" in line for line in out.splitlines()) == 4
+    assert rows["stbp"][2] == rows["stbp"][5] == 1.0 and rows["rga fast"][3] == rows["rga fast"][6] == 1.0
+    assert all(r[0] > 0 and r[4] > 0 for r in rows.values())
+    assert sum("target" in line for line in out.splitlines()) == 8
 
 
 def test_asr_smoke_run_records_every_estimator_and_the_tuned_values(tmp_path):
