@@ -13,6 +13,7 @@ from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .rate_mode import rate_mode, spiking_neurons
 from .shuffle import ShuffleReport, shuffle_test
 from .surrogate import RGA, rate_slope
+from .tuning import TuningResult, tune_gradient
 
 __version__ = "0.1.0"
 
@@ -20,4 +21,5 @@ __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",
     "RateIFNode", "RateLIFNode", "RateParametricLIFNode", "SNNClassifier", "attacks", "evaluate", "AttackReport",
     "shuffle_test", "ShuffleReport", "register_affine_block", "gradients", "gradient_mode",
+    "tune_gradient", "TuningResult",
 ]

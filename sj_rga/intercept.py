@@ -19,16 +19,14 @@ from typing import Iterator, Protocol
 
 import torch
 
-from .neuron import HANDLE, Original, runs_wrapped_method
+from .neuron import HANDLE, LayerHandle, runs_wrapped_method
 
 _MISSING = object()
 
 
-class Handle(Protocol):
-    """What a neuron's layer is handed to while attached."""
-
-    def stock(self, node: torch.nn.Module, x_seq: torch.Tensor, original: Original) -> torch.Tensor:
-        """Spikes of an IF/LIF/PLIF neuron with unchanged dynamics, with the handle's backward."""
+class Handle(LayerHandle, Protocol):
+    """What a neuron's layer is handed to while attached: :meth:`stock` for IF/LIF/PLIF with unchanged
+    dynamics (through the class patch), :meth:`own` for every other neuron (through hooks)."""
 
     def own(self, node: torch.nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         """The output of any other neuron, given its input and the spikes its own forward returned."""

@@ -112,40 +112,36 @@ def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga) -> 
 
 @dataclass(frozen=True)
 class StockRun:
-    """One exact multi-step run of a stock neuron, without autograd.
-
-    ``spikes`` ``[T, B, ...]``; ``mean_current`` ``[B, ...]``: mean_t X[t] times the ``input_gain`` asked for
-    (float32 for half types); ``charged``: H[t], the potential after charging and before fire and reset,
-    ``[T, B, ...]`` (None unless asked for). Membrane-potential units.
-    """
+    """One exact multi-step run of a neuron, without autograd: ``spikes`` ``[T, B, ...]`` and
+    ``mean_current`` ``[B, ...]``, mean_t X[t] times ``input_gain`` (float32 for half types; membrane-potential
+    units per step)."""
 
     spikes: torch.Tensor
     mean_current: torch.Tensor
     input_gain: float
-    charged: Optional[torch.Tensor] = None
+
+
+#: Sees the charged potential H[t] of every step of an exact run (see :func:`exact_forward`).
+ChargeObserver = Callable[[int, torch.Tensor], None]
 
 
 def exact_forward(node: torch.nn.Module, x_seq: torch.Tensor, input_gain: float = 1.0,
-                  charged: bool = False) -> StockRun:
+                  on_charge: Optional[ChargeObserver] = None) -> StockRun:
     """Spikes of a stock IF/LIF/PLIF neuron on ``x_seq``, without autograd, with what the estimators record.
 
     The rate op's forward (SpikingJelly's arithmetic, spikes written in place, Ī summed on the way): the
     same spikes as the stock forward; ``v`` (and ``v_seq``) are left as the stock forward leaves them.
-    ``charged=True`` also keeps H[t] (the plain torch op then runs, also on CUDA).
+    ``on_charge(t, H[t])`` sees the potential after charging and before fire and reset at every step, and
+    must not keep or change it (the plain torch op then runs, also on CUDA).
     """
     spec = charge_spec(node)
+    backend = backends.select(x_seq) if on_charge is None else backends.torch_backend
     with torch.no_grad():
-        v = initial_state(node, x_seq)
-        if charged:
-            potentials = torch.empty_like(x_seq, dtype=torch.promote_types(v.dtype, x_seq.dtype),
-                                          memory_format=torch.contiguous_format)
-            out = backends.torch_backend.forward(x_seq, v, spec, input_gain, bool(node.store_v_seq), potentials)
-        else:
-            potentials = None
-            out = backends.select(x_seq).forward(x_seq, v, spec, input_gain, bool(node.store_v_seq))
-    spikes, v_last, v_seq, current = out
+        spikes, v_last, v_seq, current = backend.forward(
+            x_seq, initial_state(node, x_seq), spec, input_gain, bool(node.store_v_seq),
+            *(() if on_charge is None else (on_charge,)))
     store_state(node, v_last, v_seq)
-    return StockRun(spikes, current, input_gain, potentials)
+    return StockRun(spikes, current, input_gain)
 
 
 def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run: Original, rga) -> torch.Tensor:

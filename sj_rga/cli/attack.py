@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..gradients import NAMES as GRADIENT_NAMES
 from .common import (
     add_common,
     add_output_dir,
@@ -75,7 +76,8 @@ def add_attack_parser(sub: argparse._SubParsersAction) -> None:
                "--steps 10 --gradient stbp rga --source vgg11_b.pt --time-extension 2")
     add_common(attack)
     attack.add_argument("--attack", default="fgsm", choices=("fgsm", "pgd"))
-    attack.add_argument("--gradient", nargs="+", default=["stbp", "rga"], choices=("stbp", "rga"))
+    attack.add_argument("--gradient", nargs="+", default=["stbp", "rga"], choices=GRADIENT_NAMES,
+                        help="input-gradient estimators (method §2), each with its published defaults")
     attack.add_argument("--eps", type=parse_eps_list, default=[0.1],
                         help="ε in input units (pixel space: images in [0, 1]): 8/255, 0.03, or a list 2/255,4/255")
     attack.add_argument("--steps", type=positive_int, default=10, help="PGD steps")

@@ -22,9 +22,9 @@ from typing import Callable, Protocol
 import torch
 import torch.nn as nn
 
-from ..intercept import Original, attach
+from ..intercept import attach
 from ..mapping import spiking_neurons
-from ..neuron import StockRun
+from ..neuron import Original, StockRun
 from ..ops import ScaledGradientFunction
 from ..ops.torch_backend import accumulation_dtype
 from .exactness import mode_obstacle
@@ -33,17 +33,21 @@ from .exactness import mode_obstacle
 LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
+class Recorded(Protocol):
+    """A layer's exact run (``run.spikes``, ``run.mean_current``, ``run.input_gain``) and its slope ``[B, ...]``."""
+
+    run: StockRun
+    slope: torch.Tensor
+
+
 class TimeUniform(Protocol):
     """What the fast path needs of a time-uniform estimator (:class:`sj_rga.gradients.TimeUniformEstimator`)."""
 
-    def run(self, node: nn.Module, x_seq: torch.Tensor) -> StockRun:
-        """The exact no-grad run of a stock neuron, with what :meth:`slope` needs."""
+    def record(self, node: nn.Module, x_seq: torch.Tensor) -> Recorded:
+        """The exact no-grad run of an IF/LIF/PLIF neuron with unchanged dynamics, and its slope."""
 
-    def own_run(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> StockRun:
-        """The same from the spikes a neuron's own forward returned."""
-
-    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        """The per-neuron slope ``[B, ...]`` of the T = 1 pass."""
+    def record_own(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> Recorded:
+        """The same from the spikes another neuron's own forward returned."""
 
 
 @dataclass(frozen=True)
@@ -77,20 +81,20 @@ class _Recorder:
         self.estimator = estimator
         self.records: list[LayerRecord] = []
 
-    def _record(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        self.records.append(LayerRecord(run.mean_current, run.input_gain, _spike_rate(run.spikes),
-                                        self.estimator.slope(node, run)))
+    def _keep(self, found: Recorded) -> torch.Tensor:
+        run = found.run
+        self.records.append(LayerRecord(run.mean_current, run.input_gain, _spike_rate(run.spikes), found.slope))
         return run.spikes
 
     def stock(self, node: nn.Module, x_seq: torch.Tensor, original: Original) -> torch.Tensor:
         if not (isinstance(x_seq, torch.Tensor) and x_seq.dim() >= 2):
             raise _multi_step_error(node)
-        return self._record(node, self.estimator.run(node, x_seq))
+        return self._keep(self.estimator.record(node, x_seq))
 
     def own(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         if getattr(node, "step_mode", "m") != "m" or x_seq.dim() < 2 or spikes.shape != x_seq.shape:
             raise _multi_step_error(node)
-        return self._record(node, self.estimator.own_run(node, x_seq, spikes))
+        return self._keep(self.estimator.record_own(node, x_seq, spikes))
 
 
 def _check_replay_input(node: nn.Module, x_mean: torch.Tensor, record: LayerRecord) -> None:

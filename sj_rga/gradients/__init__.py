@@ -5,7 +5,7 @@
 | ``stbp`` | :class:`STBP` | BPTT with the model's own surrogate |
 | ``rga``  | :class:`RGA`  | dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX (rate-current slope) |
 | ``bptr`` | :class:`BPTR` | dL/dX[t] = dL/dS[t] · 1[fired at least once] |
-| ``hart`` | :class:`HART` | mean_t' dL/dS[t'] · max(0, γ − |u[t']|)/γ² · dH/dX, membrane detached |
+| ``hart`` | :class:`HART` | mean_t' dL/dS[t'] · max(0, γ − abs(u[t']))/γ² · dH/dX, membrane detached |
 | ``pdsg`` | :class:`PDSG` | BPTT, Gaussian surrogate of width σ(H) |
 | ``assg`` | :class:`ASSG` | BPTT, reset detached, ATan surrogate of adaptive sharpness |
 

@@ -14,44 +14,37 @@ that the caller owns (:class:`sj_rga.SNNClassifier` keeps one and restarts it in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar, Hashable, Optional, Union
 
 import torch
 import torch.nn as nn
 
 from .base import check_range
-from .per_step import PerStepEstimator, StepDerivative
+from .per_step import PerStepEstimator, SurrogateDerivative
 
 Moment = Union[float, torch.Tensor]
 
 
 @dataclass
 class LayerMoments:
-    """M_t and D_t of one layer call, one entry per step t (floats until the first update, then tensors
-    shaped like the layer's per-step potentials ``[B, ...]``: per sample and neuron)."""
+    """M_t and D_t of one layer call at every step ``[T, B, ...]``: per step, sample and neuron (None until
+    the first update: M = 1, D = 0)."""
 
-    first: list[Moment] = field(default_factory=list)
-    spread: list[Moment] = field(default_factory=list)
-
-    def at(self, t: int) -> tuple[Moment, Moment]:
-        while len(self.first) <= t:
-            self.first.append(1.0)
-            self.spread.append(0.0)
-        return self.first[t], self.spread[t]
+    first: Optional[torch.Tensor] = None
+    spread: Optional[torch.Tensor] = None
 
     def fits(self, u: torch.Tensor) -> bool:
         """Whether the stored moments belong to potentials like ``u`` (shape, dtype, device)."""
-        return all(not isinstance(m, torch.Tensor) or (m.shape == u.shape and m.dtype == u.dtype
-                                                       and m.device == u.device)
-                   for m in self.first + self.spread)
+        m = self.first
+        return m is None or (m.shape == u.shape and m.dtype == u.dtype and m.device == u.device)
 
 
 class ASSGStatistics:
     """ASSG's moments for every layer call of a model, keyed by (neuron index, call index in the forward).
 
-    Per sample: when a layer's batch (or dtype or device) changes, as when an evaluation suite attacks only
-    the samples still robust, that layer starts afresh.
+    Per sample: when a layer's batch (or T, dtype or device) changes, as when an evaluation suite attacks
+    only the samples still robust, that layer starts afresh. ``updates`` counts each layer's updates.
     """
 
     def __init__(self) -> None:
@@ -77,22 +70,23 @@ class _LayerView:
 
 
 class _Derivative:
+    """ASSG's dS/du at every step, updating the layer's moments first when this forward may."""
+
     def __init__(self, estimator: ASSG, view: _LayerView):
         self.estimator, self.view = estimator, view
-        self.scale = 2.0 * math.tan(math.pi * estimator.A) / math.pi
 
-    def __call__(self, t: int, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    def __call__(self, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         e = self.estimator
         moments = self.view.moments(u)
-        first, spread = moments.at(t)
+        first: Moment = 1.0 if moments.first is None else moments.first
+        spread: Moment = 0.0 if moments.spread is None else moments.spread
         if self.view.update:
             magnitude = u.abs()
             first = e.beta1 * first + (1.0 - e.beta1) * magnitude
             spread = e.beta2 * spread + (1.0 - e.beta2) * (magnitude - first).abs()
-            moments.first[t], moments.spread[t] = first, spread
-            if t == 0:
-                self.view.statistics.updates[self.view.key] += 1
-        alpha = self.scale / (first + e.relax * spread + 1e-4)
+            moments.first, moments.spread = first, spread
+            self.view.statistics.updates[self.view.key] += 1
+        alpha = (2.0 * math.tan(math.pi * e.A) / math.pi) / (first + e.relax * spread + 1e-4)
         return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * u).square())
 
 
@@ -120,7 +114,7 @@ class ASSG(PerStepEstimator):
     def new_statistics(self) -> ASSGStatistics:
         return ASSGStatistics()
 
-    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> StepDerivative:
+    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> SurrogateDerivative:
         if not isinstance(state, _LayerView):
             raise TypeError("ASSG needs its statistics: run it through SNNClassifier or gradient_mode")
         return _Derivative(self, state)

@@ -28,5 +28,5 @@ class BPTR(TimeUniformEstimator):
     def check_neuron(self, node: nn.Module) -> None:
         """Every spiking neuron: BPTR needs only its spikes."""
 
-    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+    def slope_of(self, node: nn.Module, run: StockRun) -> torch.Tensor:
         return run.spikes.amax(0)

@@ -18,9 +18,9 @@ import torch
 import torch.nn as nn
 
 from ..mapping import charge_spec
-from ..neuron import StockRun
+from ..neuron import exact_forward
 from .base import check_range
-from .time_uniform import TimeUniformEstimator
+from .time_uniform import LayerSlope, TimeUniformEstimator
 
 
 class TimeMeanGradientFunction(torch.autograd.Function):
@@ -45,21 +45,28 @@ class HART(TimeUniformEstimator):
 
     gamma: float = 1.0
     name: ClassVar[str] = "hart"
-    needs_potentials: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "gamma", check_range(self.gamma, "gamma (HART's triangle half-width)", 0.0,
                                                       float("inf"), low_open=True, high_open=True))
 
-    def _weights(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        """max(0, γ − |u[t]|)/γ² · dH/dX at every step ``[T, B, ...]``."""
-        spec = charge_spec(node)
-        u = run.charged - spec.v_threshold
-        return (self.gamma - u.abs()).clamp_min(0.0) * (spec.input_gain / self.gamma ** 2)
+    def _distance(self, h: torch.Tensor, threshold: float, out: torch.Tensor) -> torch.Tensor:
+        """min(|u|, γ) for u = H − θ, written into ``out`` (then max(0, γ − |u|) = γ − that)."""
+        return torch.sub(h, threshold, out=out).abs_().clamp_(max=self.gamma)
 
-    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        return self._weights(node, run).mean(0)
+    def record(self, node: nn.Module, x_seq: torch.Tensor) -> LayerSlope:
+        """The slope mean_t max(0, γ − |u[t]|)/γ² · dH/dX, summed on the way through the T steps."""
+        spec = charge_spec(node)
+        scratch = torch.empty_like(x_seq[0], memory_format=torch.contiguous_format)
+        total = torch.zeros_like(scratch)
+        run = exact_forward(node, x_seq,
+                            on_charge=lambda t, h: total.add_(self._distance(h, spec.v_threshold, scratch)))
+        slope = total.div_(-x_seq.shape[0]).add_(self.gamma).mul_(spec.input_gain / self.gamma ** 2)
+        return LayerSlope(run, slope)
 
     def stock_layer(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> torch.Tensor:
-        run = self.run(node, x_seq)
-        return TimeMeanGradientFunction.apply(x_seq, run.spikes, self._weights(node, run))
+        spec = charge_spec(node)
+        weights = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+        run = exact_forward(node, x_seq, on_charge=lambda t, h: self._distance(h, spec.v_threshold, weights[t]))
+        weights.neg_().add_(self.gamma).mul_(spec.input_gain / self.gamma ** 2)
+        return TimeMeanGradientFunction.apply(x_seq, run.spikes, weights)

@@ -19,50 +19,42 @@ from typing import ClassVar, Optional
 import torch
 import torch.nn as nn
 
-from .per_step import PerStepEstimator, StepDerivative
+from .per_step import PerStepEstimator, SurrogateDerivative
 
 
-def pooled_dims(h: torch.Tensor) -> tuple[int, ...]:
-    """The axes of one step's potentials ``[B, ...]`` that σ pools: batch and spatial, never the channel."""
-    return (0,) if h.dim() <= 2 else (0, *range(2, h.dim()))
+def pooled_dims(h_seq: torch.Tensor) -> tuple[int, ...]:
+    """The axes of potentials ``[T, B, ...]`` that σ pools at each step besides time: batch and spatial, never
+    the channel (axis 2 of ``[T, B, C, ...]``)."""
+    return (1,) if h_seq.dim() <= 3 else (1, *range(3, h_seq.dim()))
 
 
-class PotentialSpread:
-    """σ of the potentials seen so far in one call of a layer, updated step by step (Chan et al.'s pairwise
-    update of count, mean and sum of squared deviations, so each step costs O(N))."""
+def cumulative_spread(h_seq: torch.Tensor) -> torch.Tensor:
+    """σ at every step t: the Bessel-corrected standard deviation of H[0..t] over time and the pooled axes,
+    broadcastable against ``h_seq`` ``[T, B, ...]``; 1 where it is 0 or undefined.
 
-    def __init__(self) -> None:
-        self.count = 0
-        self.mean: Optional[torch.Tensor] = None
-        self.squares: Optional[torch.Tensor] = None
-
-    def add(self, h: torch.Tensor) -> torch.Tensor:
-        """Include one step's potentials ``[B, ...]``; return σ, broadcastable against them."""
-        dims = pooled_dims(h)
-        count = math.prod(h.shape[d] for d in dims)
-        mean = h.mean(dims, keepdim=True)
-        squares = (h - mean).square().sum(dims, keepdim=True)
-        if self.mean is None:
-            self.count, self.mean, self.squares = count, mean, squares
-        else:
-            total = self.count + count
-            delta = mean - self.mean
-            self.squares = self.squares + squares + delta.square() * (self.count * count / total)
-            self.mean = self.mean + delta * (count / total)
-            self.count = total
-        if self.count < 2:
-            return torch.ones_like(self.mean)
-        sigma = (self.squares / (self.count - 1)).sqrt()
-        return torch.where(sigma == 0, torch.ones_like(sigma), sigma)
+    Each step's count, mean and sum of squared deviations are combined with those of the earlier steps by
+    Chan et al.'s pairwise update (stable; the loop runs over T on per-channel values only)."""
+    dims = pooled_dims(h_seq)
+    count = math.prod(h_seq.shape[d] for d in dims)
+    means = h_seq.mean(dims, keepdim=True)
+    squares = (h_seq - means).square().sum(dims, keepdim=True)
+    variance = torch.empty_like(means)
+    mean, total, seen = means[0], squares[0], count
+    variance[0] = total / (seen - 1) if seen > 1 else float("nan")
+    for t in range(1, h_seq.shape[0]):
+        delta = means[t] - mean
+        mean = mean + delta * (count / (seen + count))
+        total = total + squares[t] + delta.square() * (seen * count / (seen + count))
+        seen += count
+        variance[t] = total / (seen - 1)
+    sigma = variance.sqrt()
+    return torch.where(torch.isnan(sigma) | (sigma == 0), torch.ones_like(sigma), sigma)
 
 
-class _Derivative:
-    def __init__(self) -> None:
-        self.spread = PotentialSpread()
-
-    def __call__(self, t: int, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        sigma = self.spread.add(h)
-        return torch.exp(-((u - 0.5 * sigma) / (math.sqrt(2.0) * sigma)).square()) / (math.sqrt(2.0 * math.pi) * sigma)
+def gaussian_derivative(u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """PDSG's dS/du at every step: the Gaussian density of mean σ/2 and standard deviation σ at u."""
+    sigma = cumulative_spread(h)
+    return torch.exp(-((u - 0.5 * sigma) / (math.sqrt(2.0) * sigma)).square()) / (math.sqrt(2.0 * math.pi) * sigma)
 
 
 @dataclass(frozen=True)
@@ -73,8 +65,8 @@ class PDSG(PerStepEstimator):
     name: ClassVar[str] = "pdsg"
     batch_statistic: ClassVar[Optional[str]] = "σ pools the potentials of the whole batch"
 
-    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> StepDerivative:
-        return _Derivative()
+    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> SurrogateDerivative:
+        return gaussian_derivative
 
     def detach_reset(self, node: nn.Module) -> bool:
         return bool(node.detach_reset)

@@ -1,71 +1,101 @@
 """The per-step estimators (PDSG, ASSG; method §2): BPTT through the neuron's own dynamics with a surrogate
-derivative of their own, pluggable per step.
+derivative of their own, pluggable.
 
-One loop serves both: at every step t the layer charges H[t] from V[t−1] and X[t] (SpikingJelly's
-arithmetic, with autograd), fires S[t] = 1[H[t] ≥ θ] with dS/dH = the estimator's derivative at
-u[t] = H[t] − θ (θ = v_threshold), and resets V[t] from H[t] and S[t] (S detached in the reset when asked).
-The carried-in state V[0] gets no gradient.
+One BPTT serves both. The forward is the stock one (the rate op's loop, SpikingJelly's arithmetic), which
+also keeps the charged potential H[t] of every step; the estimator turns u[t] = H[t] − θ (θ = v_threshold)
+into its derivative dS/du at every step, without gradient; the backward then runs the recursion of the stock
+dynamics back through time,
+
+    dL/dH[t]   = dL/dV[t] · ∂V/∂H + (dL/dS[t] + dL/dV[t] · ∂V/∂S) · dS/du[t]
+    dL/dX[t]   = dL/dH[t] · dH/dX,        dL/dV[t−1] = dL/dH[t] · dH/dV
+
+with ∂V/∂H = 1 − S[t], ∂V/∂S = V_reset − H[t] (hard reset) or 1 and −θ (soft reset), ∂V/∂S taken as 0 when
+the reset is detached, dH/dX and dH/dV from the charge equation (method §1.3). The state V[0] carried in
+gets no gradient. This is the backward autograd would take through the stock loop, without its graph.
 """
 from __future__ import annotations
 
 import abc
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Optional, Protocol
 
 import torch
 import torch.nn as nn
 
 from ..mapping import charge_spec
-from ..neuron import initial_state, store_state
-from ..ops.torch_backend import charge
+from ..neuron import exact_forward
 from .mode import LayerEstimator
 
 
-class StepDerivative(Protocol):
-    """dS/du at one step, from that step's u[t] and H[t] (both without gradient): a tensor shaped like u."""
+class SurrogateDerivative(Protocol):
+    """dS/du at every step ``[T, B, ...]`` from u = H − θ and H (both ``[T, B, ...]``, without gradient)."""
 
-    def __call__(self, t: int, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, u: torch.Tensor, h: torch.Tensor) -> torch.Tensor: ...
 
 
-class SpikeFunction(torch.autograd.Function):
-    """Forward: S = 1[H ≥ θ] (exactly the stock spike). Backward: dL/dH = dL/dS · ``derivative``."""
+@dataclass(frozen=True)
+class Dynamics:
+    """The constants of one layer's recursion: dH/dV, dH/dX, θ, V_reset (None: soft reset) and whether the
+    reset is detached."""
+
+    potential_gain: float
+    input_gain: float
+    v_threshold: float
+    v_reset: Optional[float]
+    detach_reset: bool
+
+
+class BPTTFunction(torch.autograd.Function):
+    """Forward: the stock ``spikes``. Backward: BPTT through the stock dynamics with dS/du = ``derivative``."""
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, threshold: float, derivative: torch.Tensor):
-        ctx.save_for_backward(derivative)
-        return torch.ge(h, threshold).to(h.dtype)
+    def forward(ctx, x_seq: torch.Tensor, spikes: torch.Tensor, charged: Optional[torch.Tensor],
+                derivative: torch.Tensor, dynamics: Dynamics):
+        ctx.save_for_backward(spikes, charged, derivative)
+        ctx.dynamics = dynamics
+        return spikes.clone()
 
     @staticmethod
-    def backward(ctx, grad_spike: torch.Tensor):
-        (derivative,) = ctx.saved_tensors
-        return grad_spike * derivative.to(grad_spike.dtype), None, None
+    def backward(ctx, grad_spikes: torch.Tensor):
+        spikes, charged, derivative = ctx.saved_tensors
+        d: Dynamics = ctx.dynamics
+        grad_x = torch.empty_like(grad_spikes)
+        grad_v: Optional[torch.Tensor] = None
+        for t in reversed(range(grad_spikes.shape[0])):
+            grad_s = grad_spikes[t]
+            if grad_v is None:
+                grad_h = grad_s * derivative[t]
+            else:
+                if not d.detach_reset:
+                    grad_s = grad_s - grad_v * d.v_threshold if d.v_reset is None \
+                        else grad_s + grad_v * (d.v_reset - charged[t])
+                grad_h = grad_v if d.v_reset is None else grad_v - grad_v * spikes[t]
+                grad_h = grad_h + grad_s * derivative[t]
+            torch.mul(grad_h, d.input_gain, out=grad_x[t])
+            grad_v = grad_h * d.potential_gain
+        return grad_x, None, None, None, None
 
 
-def bptt_layer(node: nn.Module, x_seq: torch.Tensor, derivative: StepDerivative, detach_reset: bool) -> torch.Tensor:
+def bptt_layer(node: nn.Module, x_seq: torch.Tensor, derivative: SurrogateDerivative, detach_reset: bool
+               ) -> torch.Tensor:
     """Spikes ``[T, B, ...]`` of a stock IF/LIF/PLIF neuron, with BPTT through ``derivative`` (see the module
-    docstring). ``v`` (and ``v_seq``) are left as the stock forward leaves them, without autograd graph."""
+    docstring); ``v`` (and ``v_seq``) are left as the stock forward leaves them."""
     spec = charge_spec(node)
-    v = initial_state(node, x_seq).detach()
-    spikes, potentials = [], []
-    for t, x in enumerate(x_seq):
-        h = charge(x, v, spec)
-        with torch.no_grad():
-            slope = derivative(t, h - spec.v_threshold, h)
-        spike = SpikeFunction.apply(h, spec.v_threshold, slope)
-        fired = spike.detach() if detach_reset else spike
-        v = h - fired * spec.v_threshold if spec.v_reset is None else (1.0 - fired) * h + fired * spec.v_reset
-        spikes.append(spike)
-        if node.store_v_seq:
-            potentials.append(v.detach())
-    store_state(node, v.detach(), torch.stack(potentials) if node.store_v_seq else None)
-    return torch.stack(spikes)
+    charged = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
+    run = exact_forward(node, x_seq, on_charge=lambda t, h: charged[t].copy_(h))
+    with torch.no_grad():
+        slope = derivative(charged - spec.v_threshold, charged).to(x_seq.dtype)
+    dynamics = Dynamics(spec.potential_gain, spec.input_gain, spec.v_threshold, spec.v_reset, detach_reset)
+    keep_charged = not detach_reset and spec.v_reset is not None
+    return BPTTFunction.apply(x_seq, run.spikes, charged if keep_charged else None, slope, dynamics)
 
 
 class PerStepEstimator(LayerEstimator):
     """An estimator that is BPTT through the stock dynamics with a surrogate derivative of its own."""
 
     @abc.abstractmethod
-    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> StepDerivative:
-        """The surrogate derivative for one call of the layer (fresh per call; ``state``: its statistics)."""
+    def derivative(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> SurrogateDerivative:
+        """The surrogate derivative for one call of the layer (``state``: its statistics, if any)."""
 
     @abc.abstractmethod
     def detach_reset(self, node: nn.Module) -> bool:

@@ -46,7 +46,7 @@ class RGA(TimeUniformEstimator):
     def current_gain(self, node: nn.Module) -> float:
         return neuron_mapping(node).input_gain
 
-    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+    def slope_of(self, node: nn.Module, run: StockRun) -> torch.Tensor:
         spec = slope_spec(node, self)
         return rate_slope(run.mean_current, spec.lam, spec.theta, spec.beta, spec.gamma) * spec.input_gain
 

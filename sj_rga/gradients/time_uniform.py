@@ -1,14 +1,16 @@
 """The time-uniform estimators (RGA, BPTR, HART; method §2): one slope per neuron, the same at every step.
 
-Each runs the layer's exact forward without autograd, records a slope ``[B, ...]`` from it, and gives
-``dL/dX[t] = dL/dS[t] · slope``. With per-step affine layers between neurons the whole input gradient is then
-one T = 1 backward through the recorded slopes (:func:`sj_rga.fast.fast_logits`), which the estimators take
-whenever :func:`sj_rga.fast.use_fast_path` allows.
+Each runs the layer's exact forward without autograd, records a slope ``[B, ...]`` on the way, and gives
+``dL/dX[t] = dL/dS[t] · slope`` (HART's per-layer backward averages over time first, which is the same
+when the incoming gradient is the same at every step). With per-step affine layers between neurons the
+whole input gradient is then one T = 1 backward through the recorded slopes
+(:func:`sj_rga.fast.fast_logits`), which the estimators take whenever :func:`sj_rga.fast.use_fast_path`
+allows.
 """
 from __future__ import annotations
 
-import abc
-from typing import ClassVar, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -21,35 +23,43 @@ from .base import LogitsFunction, Statistics
 from .mode import LayerEstimator
 
 
+@dataclass(frozen=True)
+class LayerSlope:
+    """A layer's exact run and its recorded slope ``[B, ...]`` (dL/dX[t] = dL/dS[t] · slope)."""
+
+    run: StockRun
+    slope: torch.Tensor
+
+
 class TimeUniformEstimator(LayerEstimator):
     """An estimator whose per-layer backward multiplies by one slope per neuron (the fast path serves it)."""
-
-    #: Whether :meth:`slope` needs the charged potential H[t] of every step.
-    needs_potentials: ClassVar[bool] = False
 
     def current_gain(self, node: nn.Module) -> float:
         """The factor of the recorded mean input (1, or RGA's dI/dX)."""
         return 1.0
 
-    @abc.abstractmethod
-    def slope(self, node: nn.Module, run: StockRun) -> torch.Tensor:
-        """The derivative ``[B, ...]`` of the layer's spikes by its input, the same at every step."""
+    def slope_of(self, node: nn.Module, run: StockRun) -> torch.Tensor:
+        """The slope from the spikes and Ī alone, for the estimators that need nothing else (RGA, BPTR)."""
+        raise ValueError(f"the {self.name.upper()} gradient needs each step's membrane potential, which "
+                         f"{type(node).__name__}'s own forward does not give")
 
-    def run(self, node: nn.Module, x_seq: torch.Tensor) -> StockRun:
-        """The exact run of a stock neuron, without autograd, with what :meth:`slope` needs."""
-        return exact_forward(node, x_seq, self.current_gain(node), charged=self.needs_potentials)
+    def record(self, node: nn.Module, x_seq: torch.Tensor) -> LayerSlope:
+        """The exact run of an IF/LIF/PLIF neuron with unchanged dynamics, and its slope."""
+        run = exact_forward(node, x_seq, self.current_gain(node))
+        return LayerSlope(run, self.slope_of(node, run))
 
-    def own_run(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> StockRun:
+    def record_own(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> LayerSlope:
         """The same for a neuron that ran its own forward and returned ``spikes``."""
         gain = self.current_gain(node)
-        return StockRun(spikes, mean_current(x_seq.detach(), gain), gain)
+        run = StockRun(spikes, mean_current(x_seq.detach(), gain), gain)
+        return LayerSlope(run, self.slope_of(node, run))
 
     def stock_layer(self, node: nn.Module, x_seq: torch.Tensor, state: object) -> torch.Tensor:
-        run = self.run(node, x_seq)
-        return ScaledGradientFunction.apply(x_seq, run.spikes, self.slope(node, run))
+        found = self.record(node, x_seq)
+        return ScaledGradientFunction.apply(x_seq, found.run.spikes, found.slope)
 
     def own_layer(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-        return ScaledGradientFunction.apply(x_seq, spikes, self.slope(node, self.own_run(node, x_seq, spikes)))
+        return ScaledGradientFunction.apply(x_seq, spikes, self.record_own(node, x_seq, spikes).slope)
 
     def check_model(self, model: nn.Module, path: str) -> None:
         super().check_model(model, path)

@@ -38,6 +38,13 @@ class ChargeSpec:
         return self.v_reset is None or self.v_reset == 0.0
 
     @property
+    def potential_gain(self) -> float:
+        """dH/dV: 1 (IF), or 1 - 1/τ (LIF) and 1 - sigmoid(w) (PLIF), the leak λ."""
+        if self.kind == "if":
+            return 1.0
+        return 1.0 - (1.0 / self.tau if self.kind == "lif" else float(self.decay))
+
+    @property
     def input_gain(self) -> float:
         """dH/dX: 1, or 1/τ (LIF) and sigmoid(w) (PLIF) when the input is decayed (``decay_input``)."""
         if self.kind == "if" or not self.decay_input:

@@ -6,7 +6,7 @@ current Ī (one value per neuron) is kept for backward.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
@@ -55,13 +55,13 @@ def _reset_(h: torch.Tensor, spike: torch.Tensor, spec: ChargeSpec, scratch: tor
 
 def forward(
     x_seq: torch.Tensor, v: torch.Tensor, spec: ChargeSpec, input_gain: float, store_v_seq: bool,
-    charged: Optional[torch.Tensor] = None,
+    on_charge: Optional[Callable[[int, torch.Tensor], None]] = None,
 ) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
     """Run T steps. Returns spikes ``[T, ...]``, final V, V after every step (or None) and Ī ``[...]``.
 
     Spikes (and V after every step) are written into tensors allocated once; each step allocates only H.
-    ``v`` is never written to. ``charged`` (optional, shaped like ``x_seq``) receives H[t], the charged
-    potential before fire and reset, at every step.
+    ``v`` is never written to. ``on_charge(t, H[t])`` (optional) sees the charged potential of every step
+    before fire and reset; it must not keep or change ``H[t]``, which the reset overwrites.
     """
     spikes = torch.empty_like(x_seq, memory_format=torch.contiguous_format)
     v_steps = torch.empty_like(spikes, dtype=torch.promote_types(v.dtype, x_seq.dtype)) if store_v_seq else None
@@ -69,8 +69,8 @@ def forward(
     total = torch.zeros(x_seq.shape[1:], dtype=accumulation_dtype(x_seq.dtype), device=x_seq.device)
     for t, x in enumerate(x_seq):
         h = charge(x, v, spec)
-        if charged is not None:
-            charged[t].copy_(h)
+        if on_charge is not None:
+            on_charge(t, h)
         spike = torch.ge(h, spec.v_threshold, out=spikes[t])
         v = _reset_(h, spike, spec, scratch)
         if v_steps is not None:
