@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from .attack import add_attack_parser
 from .common import parse_eps, parse_eps_list
 from .demo import add_demo_parser
+from .evaluate import add_evaluate_parser
 from .errors import (
     DEBUG_VARIABLE,
     EXIT_INTERNAL,
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_parser(sub)
     add_shuffle_parser(sub)
     add_train_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 
