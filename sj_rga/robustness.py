@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
-from importlib import metadata
 import platform
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 

@@ -3,11 +3,12 @@ targeted runs, determinism, torchattacks side by side, and bad arguments."""
 import pytest
 import torch
 
-from optimiser_reference import ref_apgd, ref_loss, ref_schedule
 from sj_rga import SNNClassifier, evaluate
 from sj_rga.attacks import APGD, APGDT
 from sj_rga.attacks.iterative import halving_points
 from sj_rga.attacks.losses import cross_entropy, dlr, targeted_dlr
+
+from optimiser_reference import ref_apgd, ref_loss, ref_schedule
 
 
 def _snapshot(model):

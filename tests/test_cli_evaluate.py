@@ -82,7 +82,8 @@ def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, che
     per = result["per_sample"]
     assert per["index"] == list(range(48)) and len(per["broken_by"]) == 48
     broken = sum(r["broken"] for r in result["rows"])
-    assert broken == result["worst_case"]["broken"] == sum(c and not r for c, r in zip(per["clean_ok"], per["robust_ok"]))
+    broken_per_sample = sum(c and not r for c, r in zip(per["clean_ok"], per["robust_ok"]))
+    assert broken == result["worst_case"]["broken"] == broken_per_sample
     assert result["rows"][-1]["robust_accuracy"] == result["robust_accuracy"]
     assert 0 < result["clean_accuracy"] <= 1 and 0 <= result["attack_success_rate"] <= 1
     lines = (out / "results.csv").read_text().splitlines()
@@ -108,7 +109,8 @@ def test_user_model_from_the_shell_with_evaluate_and_attack(tmp_path, user_modul
     assert main(["evaluate", *common, "--eps", "0.1", "--suite", "fast", "--mean", "0.3", "--std", "0.4",
                  "--bounds", "0", "1", "--out", str(tmp_path / "ev")]) == 0
     result = _strict_json(tmp_path / "ev" / "results.json")
-    assert result["model"]["factory"] == f"{user_module}:build" and result["model"]["args"] == {"num_classes": 10, "width": 8}
+    assert result["model"]["factory"] == f"{user_module}:build"
+    assert result["model"]["args"] == {"num_classes": 10, "width": 8}
     assert result["input"] == {"T": 4, "encoding": "direct", "mean": [0.3], "std": [0.4], "bounds": [0.0, 1.0]}
     assert len(result["model"]["weights_sha256"]) == 64
     assert main(["attack", *common, "--eps", "0.1", "--attack", "pgd", "--steps", "2", "--gradient", "rga",
@@ -167,7 +169,8 @@ def test_a_checkpoint_and_a_factory_together_are_refused(tmp_path, user_module, 
 ], ids=["negative eps", "unknown suite", "unknown norm", "rand on direct input", "batch size 0", "eps above 1",
         "frames for images"])
 def test_bad_evaluate_arguments_are_one_line_exit_2(tmp_path, checkpoint, capsys, args, message):
-    assert main(["evaluate", "--checkpoint", str(checkpoint), *args, "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    out = str(tmp_path / "o")
+    assert main(["evaluate", "--checkpoint", str(checkpoint), *args, "--out", out, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sj-rga evaluate: error:") and message in err[0], err
     assert not (tmp_path / "o").exists()

@@ -105,7 +105,8 @@ def test_run_folder_binds_arguments_and_keeps_records(tmp_path):
     folder.save_batch(3, {"clean_ok": [True], "value": float("nan")})
     folder.save_batch(0, {"clean_ok": [False]})
     again = RunFolder(tmp_path / "r", {"eps": 0.1, "shape": [1, 2]})
-    assert again.finished() == {0: {"batch": 0, "clean_ok": [False]}, 3: {"batch": 3, "clean_ok": [True], "value": None}}
+    assert again.finished() == {0: {"batch": 0, "clean_ok": [False]},
+                                3: {"batch": 3, "clean_ok": [True], "value": None}}
     with pytest.raises(ValueError, match=r"other arguments \(eps: 0.1 there, 0.2 now\)"):
         RunFolder(tmp_path / "r", {"eps": 0.2, "shape": [1, 2]})
     (tmp_path / "alien" / "batches").mkdir(parents=True)

@@ -5,9 +5,10 @@ import torch
 import torch.nn as nn
 from spikingjelly.activation_based import neuron
 
-from optimiser_reference import ref_sapgd
 from sj_rga import SNNClassifier
 from sj_rga.attacks import SAPGD
+
+from optimiser_reference import ref_sapgd
 
 
 def test_step_size_starts_at_eps_and_halves_on_the_schedule():

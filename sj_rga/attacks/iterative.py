@@ -84,7 +84,7 @@ class Objective:
     targets: Optional[torch.Tensor] = None
     reach_target: bool = False
 
-    def subset(self, index: torch.Tensor) -> "Objective":
+    def subset(self, index: torch.Tensor) -> Objective:
         targets = None if self.targets is None else self.targets[index]
         return Objective(self.loss_name, self.labels[index], targets, self.reach_target)
 

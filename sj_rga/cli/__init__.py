@@ -14,7 +14,6 @@ from typing import Optional, Sequence
 from .attack import add_attack_parser
 from .common import parse_eps, parse_eps_list
 from .demo import add_demo_parser
-from .evaluate import add_evaluate_parser
 from .errors import (
     DEBUG_VARIABLE,
     EXIT_INTERNAL,
@@ -28,6 +27,7 @@ from .errors import (
     report_interrupt,
     report_usage_error,
 )
+from .evaluate import add_evaluate_parser
 from .shuffle import add_shuffle_parser
 from .train import add_train_parser
 

@@ -80,7 +80,8 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
                "  sj-rga evaluate --checkpoint vgg11.pt --data cifar10 --data-root ~/data --eps 8/255 --norm Linf "
                "--suite standard --out results/vgg11\n"
                "  sj-rga evaluate --model my_models.snn:build --model-args '{\"num_classes\": 10}' --weights w.pth "
-               "-T 8 \\\n      --mean 0.4914 0.4822 0.4465 --std 0.2470 0.2435 0.2616 --data cifar10 --data-root ~/data "
+               "-T 8 \\\n      --mean 0.4914 0.4822 0.4465 --std 0.2470 0.2435 0.2616 --data cifar10 "
+               "--data-root ~/data "
                "--eps 8/255 --out results/mine\n"
                "A run stopped for any reason resumes when started again with the same arguments and --out.")
     add_common(evaluate, user_model=True)

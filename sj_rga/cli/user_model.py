@@ -34,7 +34,7 @@ def parse_bound(text: str) -> Optional[float]:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"malformed bound {text!r}: write a number such as 0 or 1, or none")
+        raise argparse.ArgumentTypeError(f"malformed bound {text!r}: write a number such as 0 or 1, or none") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"a bound must be finite or none, got {text!r}")
     return value
@@ -79,7 +79,8 @@ def _factory(spec: str):
             raise UsageError(f"--model {spec}: {module_name} has no attribute {attribute!r}")
         target = getattr(target, part)
     if not callable(target):
-        raise UsageError(f"--model {spec}: {attribute} is a {type(target).__name__}, not a callable that builds a model")
+        raise UsageError(f"--model {spec}: {attribute} is a {type(target).__name__}, not a callable that builds "
+                         "a model")
     return target
 
 
