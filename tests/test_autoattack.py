@@ -46,7 +46,7 @@ class Stub(SuiteAttack):
     escape: bool = False
     seen: list = dataclasses.field(default_factory=list, compare=False)
 
-    def build(self, classifier, eps, norm, seed):
+    def build(self, classifier, eps, norm, seed, ensemble=()):
         def attack(x, y):
             ids = [round(float(v) * 10) for v in x[:, 5]]
             self.seen.append(ids)
@@ -147,8 +147,8 @@ def test_rand_is_for_poisson_input_and_standard_on_poisson_warns():
         warnings.simplefilter("error")
         atk = AutoAttack(_poisson(), 0.1, version="rand")
     assert all(a.eot > 1 for a in SUITES["rand"])
-    assert [c.eot for c in atk._crafters] == [a.eot for a in SUITES["rand"]]
-    assert all(c.encoding == "poisson" and c.model is atk.classifier.model for c in atk._crafters)
+    assert [c[0].eot for c in atk._crafters] == [a.eot for a in SUITES["rand"]]
+    assert all(c[0].encoding == "poisson" and c[0].model is atk.classifier.model for c in atk._crafters)
 
 
 def test_rand_runs_with_eot_on_poisson_digits(digits_models):
@@ -191,3 +191,30 @@ def test_apgd_alone_is_one_entry(digits_models):
     entry = SuiteAttack("apgd-ce", "rga", 5)
     built = entry.build(clf.with_gradient("rga"), 0.1, "Linf", 3)
     assert isinstance(built, APGD) and built.steps == 5 and built.seed == 3 and built.loss_name == "ce"
+
+
+def test_an_ensemble_adds_normalised_gradients_and_restarts_its_members(digits_models):
+    model, _, x, y = digits_models
+    clf = SNNClassifier(model, 8, gradient="rga")
+    assist = clf.with_gradient("assg")
+    xb, yb = x[:8], y[:8]
+    attack = APGD(clf, 0.1, steps=2, ensemble=[assist])
+    objective = attack.objective(xb, yb)
+    _, _, combined = attack.loss_and_grad(xb, objective)
+    grads = []
+    for member in (clf.with_gradient("rga"), clf.with_gradient("assg")):
+        xg = xb.clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(member(xg), yb, reduction="sum")
+        (g,) = torch.autograd.grad(loss, xg)
+        grads.append(g / g.flatten(1).abs().mean(1).view(-1, 1, 1, 1))
+    assert torch.allclose(combined, grads[0] + grads[1], rtol=1e-5, atol=1e-6)
+    assist(xb.requires_grad_(True))  # leaves ASSG statistics behind
+    attack(xb.detach(), yb)
+    again = APGD(clf, 0.1, steps=2, ensemble=[clf.with_gradient("assg")])(xb.detach(), yb)
+    assert torch.equal(attack(xb.detach(), yb), again), "members restart at every call"
+    entry = SuiteAttack("sapgd", "assg+rga", 3)
+    assert entry.gradients == ("assg", "rga") and entry.name == "sapgd[assg+rga]"
+    suite = AutoAttack(clf, 0.1, version="custom", attacks=[entry])
+    assert [c.gradient_name for c in suite._crafters[0]] == ["assg", "rga"]
+    with pytest.raises(TypeError, match="ensemble"):
+        APGD(clf, 0.1, ensemble=[model])

@@ -1,6 +1,8 @@
 """APGD (Croce & Hein, ICML 2020): PGD with momentum and a step size that halves when progress stalls."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from ..classifier import SNNClassifier
@@ -35,8 +37,9 @@ class APGD(IterativeAttack):
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,
-                 restarts: int = 1, loss: str = "ce", targeted: bool = False, rho: float = 0.75, seed: int = 0):
-        super().__init__(classifier, eps, norm, steps, restarts, loss, targeted, seed)
+                 restarts: int = 1, loss: str = "ce", targeted: bool = False, rho: float = 0.75, seed: int = 0,
+                 ensemble: Sequence[SNNClassifier] = ()):
+        super().__init__(classifier, eps, norm, steps, restarts, loss, targeted, seed, ensemble)
         if isinstance(rho, bool) or not isinstance(rho, (int, float)) or not 0 < rho < 1:
             raise ValueError(f"rho (the share of steps that must raise the loss) must lie in (0, 1), got {rho!r}")
         self.rho = float(rho)
@@ -91,11 +94,14 @@ class APGDT(APGD):
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,
-                 target_classes: int = 9, restarts: int = 1, rho: float = 0.75, seed: int = 0):
-        super().__init__(classifier, eps, norm, steps, restarts, "dlr", False, rho, seed)
+                 target_classes: int = 9, restarts: int = 1, rho: float = 0.75, seed: int = 0,
+                 ensemble: Sequence[SNNClassifier] = ()):
+        super().__init__(classifier, eps, norm, steps, restarts, "dlr", False, rho, seed, ensemble)
         self.target_classes = check_count(target_classes, "target_classes")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        for member in self.ensemble:
+            member.restart()
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
         with torch.no_grad():
             clean = self.classifier(x)

@@ -53,19 +53,29 @@ class SuiteAttack:
     def name(self) -> str:
         return f"{self.optimiser}[{self.gradient}]"
 
-    def build(self, classifier: SNNClassifier, eps: float, norm: str, seed: int) -> Attack:
-        """The attack on ``classifier`` (already switched to this entry's gradient and EOT)."""
+    @property
+    def gradients(self) -> tuple[str, ...]:
+        """The estimators: one, or several joined by '+' (an ensemble of normalised gradients)."""
+        return tuple(self.gradient.split("+"))
+
+    def build(self, classifier: SNNClassifier, eps: float, norm: str, seed: int,
+              ensemble: Sequence[SNNClassifier] = ()) -> Attack:
+        """The attack on ``classifier`` (already switched to this entry's first gradient and EOT), with the
+        ``ensemble`` members (the other gradients) added."""
         if self.optimiser == "apgd-t":
-            return APGDT(classifier, eps, norm, self.steps, self.target_classes, self.restarts, seed=seed)
+            return APGDT(classifier, eps, norm, self.steps, self.target_classes, self.restarts, seed=seed,
+                         ensemble=ensemble)
         if self.optimiser == "sapgd":
-            return SAPGD(classifier, eps, norm, self.steps, self.restarts, seed=seed)
-        return APGD(classifier, eps, norm, self.steps, self.restarts, loss=self.optimiser[5:], seed=seed)
+            return SAPGD(classifier, eps, norm, self.steps, self.restarts, seed=seed, ensemble=ensemble)
+        return APGD(classifier, eps, norm, self.steps, self.restarts, loss=self.optimiser[5:], seed=seed,
+                    ensemble=ensemble)
 
     def as_dict(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
 
-#: The suites, chosen by measurement (benchmarks/RESULTS.md, "The standard robustness evaluation").
+#: The suites. Provisional: built from STBP and RGA only, until the measurement over every estimator
+#: (benchmarks/bench_suite.py) chooses them.
 SUITES: dict[str, tuple[SuiteAttack, ...]] = {
     "standard": (
         SuiteAttack("apgd-ce", "rga", 100),
@@ -113,11 +123,13 @@ class AttackBreakdown:
         return asdict(self)
 
 
-def _twin(classifier: SNNClassifier, entry: SuiteAttack) -> SNNClassifier:
-    """The classifier with the entry's gradient; with the entry's EOT if it sets one (else the classifier's)."""
-    twin = classifier.with_gradient(entry.gradient)
-    twin.eot = entry.eot if entry.eot > 1 else classifier.eot
-    return twin
+def _twins(classifier: SNNClassifier, entry: SuiteAttack) -> list[SNNClassifier]:
+    """The classifier with each of the entry's gradients; with the entry's EOT if it sets one (else the
+    classifier's)."""
+    twins = [classifier.with_gradient(gradient) for gradient in entry.gradients]
+    for twin in twins:
+        twin.eot = entry.eot if entry.eot > 1 else classifier.eot
+    return twins
 
 
 class AutoAttack(Attack):
@@ -159,7 +171,7 @@ class AutoAttack(Attack):
         if not random_input and any(a.eot > 1 for a in suite):
             raise ValueError("eot > 1 in a suite attack needs a classifier with Poisson input")
         self.version, self.attacks = version, suite
-        self._crafters = [_twin(classifier, a) for a in suite]
+        self._crafters = [_twins(classifier, a) for a in suite]
         self.last_result: Optional[SuiteResult] = None
         self.breakdown: list[AttackBreakdown] = []
         self.reset_breakdown()
@@ -191,7 +203,7 @@ class AutoAttack(Attack):
             attacked.append(int(todo.numel()))
             start = time.perf_counter()
             if todo.numel():
-                candidate = entry.build(crafter, self.eps, self.norm, self.seed + i)(x[todo], y[todo])
+                candidate = entry.build(crafter[0], self.eps, self.norm, self.seed + i, crafter[1:])(x[todo], y[todo])
                 self.check(x[todo], candidate, entry.name)
                 fooled = self._predict(candidate) != y[todo]
                 hit = todo[fooled]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import numbers
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -100,6 +100,17 @@ class Objective:
         return predicted == self.targets if self.reach_target else predicted != self.labels
 
 
+def _loss_and_grad(classifier: SNNClassifier, x_adv: torch.Tensor, objective: Objective
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    x_adv = x_adv.detach().requires_grad_(True)
+    with torch.enable_grad():
+        logits = classifier(x_adv)
+        loss = objective.loss(logits)
+        grad = torch.autograd.grad(loss.sum(), x_adv, allow_unused=True)[0] if loss.requires_grad else None
+    grad = torch.zeros_like(x_adv) if grad is None else grad  # a model that ignores its input
+    return logits.detach(), loss.detach(), grad.detach()
+
+
 class IterativeAttack(Attack):
     """Base of APGD and SA-PGD: checks, objective, random start, projection, restarts, final answer.
 
@@ -108,8 +119,13 @@ class IterativeAttack(Attack):
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float, norm: str, steps: int, restarts: int, loss: str,
-                 targeted: bool, seed: int):
+                 targeted: bool, seed: int, ensemble: Sequence[SNNClassifier] = ()):
         super().__init__(classifier, targeted)
+        ensemble = tuple(ensemble)
+        if not all(isinstance(member, SNNClassifier) for member in ensemble):
+            raise TypeError("ensemble must be a sequence of sj_rga.SNNClassifier (e.g. the same model with other "
+                            "gradient estimators)")
+        self.ensemble = ensemble
         self.eps, self.norm = check_eps(eps), check_norm(norm)
         self.steps, self.restarts = check_steps(steps), check_count(restarts, "restarts")
         if loss not in LOSSES:
@@ -158,18 +174,22 @@ class IterativeAttack(Attack):
 
     def loss_and_grad(self, x_adv: torch.Tensor, objective: Objective
                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(logits, per-sample loss, ∇x of the summed loss) at ``x_adv``, with the classifier's gradient
-        (its EOT average for Poisson input). One forward with gradients: ASSG's statistics update once."""
-        x_adv = x_adv.detach().requires_grad_(True)
-        with torch.enable_grad():
-            logits = self.classifier(x_adv)
-            loss = objective.loss(logits)
-            (grad,) = torch.autograd.grad(loss.sum(), x_adv, allow_unused=True)
-        grad = torch.zeros_like(x_adv) if grad is None else grad  # a model that ignores its input
-        return logits.detach(), loss.detach(), grad.detach()
+        """(logits, per-sample loss, gradient) at ``x_adv``: ∇x of the summed loss with the classifier's
+        estimator (its EOT average for Poisson input); with an ``ensemble``, the sum over the classifier and
+        its members of each gradient divided by its mean |·| per sample. One forward with gradients per
+        classifier: ASSG's statistics update once."""
+        logits, loss, grad = _loss_and_grad(self.classifier, x_adv, objective)
+        if self.ensemble:
+            grad = grad / mean_abs(grad).clamp_min(TINY)
+            for member in self.ensemble:
+                other = _loss_and_grad(member, x_adv, objective)[2]
+                grad = grad + other / mean_abs(other).clamp_min(TINY)
+        return logits, loss, grad
 
     # -- the attack ---------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        for member in self.ensemble:  # Attack.__call__ restarts the classifier itself
+            member.restart()
         generator = torch.Generator(device=x.device).manual_seed(self.seed)
         x_adv, broken = self.restarted(x, self.objective(x, y), generator)
         self.last_broken = broken

@@ -1,6 +1,8 @@
 """SA-PGD (arXiv 2512.22522): PGD with a normalised momentum, an Adam-like second moment and a halving step."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from ..classifier import SNNClassifier
@@ -29,8 +31,9 @@ class SAPGD(IterativeAttack):
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,
-                 restarts: int = 1, loss: str = "ce", targeted: bool = False, seed: int = 0):
-        super().__init__(classifier, eps, norm, steps, restarts, loss, targeted, seed)
+                 restarts: int = 1, loss: str = "ce", targeted: bool = False, seed: int = 0,
+                 ensemble: Sequence[SNNClassifier] = ()):
+        super().__init__(classifier, eps, norm, steps, restarts, loss, targeted, seed, ensemble)
 
     def step_sizes(self) -> list[float]:
         """The step size s of each of the ``steps`` iterations."""
