@@ -1,13 +1,19 @@
-"""Clean accuracy, robust accuracy and the paper's attack success rate (ASR), over tensors or a DataLoader."""
+"""Clean accuracy, robust accuracy and the paper's attack success rate (ASR), over tensors or a DataLoader.
+
+Per sample, an evaluation records whether the target classifies it correctly clean (``clean_ok``) and
+after the attack (``robust_ok``) and, for :class:`~sj_rga.attacks.AutoAttack`, which attack of the suite
+broke it (``broken_by``); the report sums these (:func:`score_batch`, :func:`summarise`).
+"""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Optional, Union
+from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
+from .attacks.autoattack import AutoAttack
 from .classifier import SNNClassifier
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
@@ -18,7 +24,8 @@ ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies
 
 @dataclass(frozen=True)
 class AttackReport:
-    """Accuracies and ASR as fractions in [0, 1]; counts of samples."""
+    """Accuracies and ASR as fractions in [0, 1]; counts of samples. ``breakdown`` (AutoAttack only):
+    per attack of the suite, in order, the samples it ran on, broke, and its seconds."""
 
     clean_accuracy: float
     robust_accuracy: float
@@ -26,6 +33,7 @@ class AttackReport:
     samples: int
     clean_correct: int
     asr_definition: str = ASR_DEFINITION
+    breakdown: Optional[tuple[dict, ...]] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +61,40 @@ def _predict(classifier: SNNClassifier, x: torch.Tensor) -> torch.Tensor:
         return classifier(x).argmax(-1)
 
 
+@dataclass
+class BatchOutcome:
+    """Per sample of one batch (tensors ``[B]`` on the CPU): ``clean_ok`` and ``robust_ok`` (the target's
+    answer is right without / with the attack) and ``broken_by`` (AutoAttack only: the index in its suite
+    of the attack whose example was returned, -1 for none; judged on the attack's own classifier)."""
+
+    clean_ok: torch.Tensor
+    robust_ok: torch.Tensor
+    broken_by: Optional[torch.Tensor] = None
+
+
+def score_batch(target: SNNClassifier, attack: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+                x: torch.Tensor, y: torch.Tensor) -> BatchOutcome:
+    """Attack one batch and score it on ``target``, per sample."""
+    clean_ok = _predict(target, x) == y
+    if attack is None:
+        return BatchOutcome(clean_ok.cpu(), clean_ok.cpu())
+    robust_ok = _predict(target, attack(x, y)) == y
+    broken_by = attack.last_result.broken_by.cpu() if isinstance(attack, AutoAttack) else None
+    return BatchOutcome(clean_ok.cpu(), robust_ok.cpu(), broken_by)
+
+
+def summarise(clean_ok: torch.Tensor, robust_ok: torch.Tensor,
+              breakdown: Optional[Sequence[dict]] = None) -> AttackReport:
+    """The report over per-sample outcomes (boolean tensors ``[N]``)."""
+    samples, clean_correct = int(clean_ok.numel()), int(clean_ok.sum())
+    if samples == 0:
+        raise ValueError("data holds no samples")
+    broken = int((clean_ok & ~robust_ok).sum())
+    asr = broken / clean_correct if clean_correct else float("nan")
+    return AttackReport(clean_correct / samples, int(robust_ok.sum()) / samples, asr, samples, clean_correct,
+                        breakdown=None if breakdown is None else tuple(breakdown))
+
+
 def evaluate(
     target: SNNClassifier,
     attack: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
@@ -65,26 +107,22 @@ def evaluate(
     """Attack ``data`` and score the adversarial examples on ``target``.
 
     ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
-    measures clean accuracy only. ``progress=None`` shows a tqdm bar when there are more than 4 batches.
+    measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
+    over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows a tqdm
+    bar when there are more than 4 batches.
     """
     if not isinstance(target, SNNClassifier):
         raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
     iterator, total = batches(data, batch_size)
     show = progress if progress is not None else (total is None or total > 4)
-    samples = clean_correct = robust_correct = broken = 0
+    if isinstance(attack, AutoAttack):
+        attack.reset_breakdown()
+    outcomes = []
     for x, y in tqdm(iterator, total=total, desc=description, disable=not show, leave=False):
         if device is not None:
             x, y = x.to(device), y.to(device)
-        clean_ok = _predict(target, x) == y
-        if attack is not None:
-            adv_ok = _predict(target, attack(x, y)) == y
-        else:
-            adv_ok = clean_ok
-        samples += y.numel()
-        clean_correct += int(clean_ok.sum())
-        robust_correct += int(adv_ok.sum())
-        broken += int((clean_ok & ~adv_ok).sum())
-    if samples == 0:
+        outcomes.append(score_batch(target, attack, x, y))
+    if not outcomes:
         raise ValueError("data holds no samples")
-    asr = broken / clean_correct if clean_correct else float("nan")
-    return AttackReport(clean_correct / samples, robust_correct / samples, asr, samples, clean_correct)
+    breakdown = [b.as_dict() for b in attack.breakdown] if isinstance(attack, AutoAttack) else None
+    return summarise(torch.cat([o.clean_ok for o in outcomes]), torch.cat([o.robust_ok for o in outcomes]), breakdown)

@@ -1,11 +1,16 @@
 """Attacks on an :class:`sj_rga.SNNClassifier`, in pixel space: ``atk(x, y)`` -> adversarial inputs.
 
-The gradient they follow is the classifier's (``'stbp'`` or ``'rga'``). For black-box attacks, build
-the attack on a source classifier and evaluate its examples on the target (:func:`sj_rga.evaluate`).
-torchattacks' attacks take an ``SNNClassifier`` directly, as they take any ``nn.Module``.
+The gradient they follow is the classifier's estimator. For black-box attacks, build the attack on a
+source classifier and evaluate its examples on the target (:func:`sj_rga.evaluate`). torchattacks'
+attacks take an ``SNNClassifier`` directly, as they take any ``nn.Module``. :class:`AutoAttack` is the
+standard robustness evaluation: the per-sample worst case over a fixed suite of gradients and optimisers.
 """
+from .apgd import APGD, APGDT
+from .autoattack import SUITES, AttackBreakdown, AutoAttack, SuiteAttack, SuiteResult
 from .base import Attack
 from .fgsm import FGSM
 from .pgd import PGD
+from .sapgd import SAPGD
 
-__all__ = ["Attack", "FGSM", "PGD"]
+__all__ = ["Attack", "FGSM", "PGD", "APGD", "APGDT", "SAPGD", "AutoAttack", "SuiteAttack", "SuiteResult",
+           "AttackBreakdown", "SUITES"]

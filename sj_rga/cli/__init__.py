@@ -30,6 +30,7 @@ from .errors import (
     report_interrupt,
     report_usage_error,
 )
+from .evaluate import add_evaluate_parser
 from .shuffle import add_shuffle_parser
 from .train import add_train_parser
 
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_attack_parser(sub)
     add_shuffle_parser(sub)
     add_train_parser(sub)
+    add_evaluate_parser(sub)
     return parser
 
 

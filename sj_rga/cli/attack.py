@@ -39,7 +39,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
 
     check_attack_args(args)
     device = device_arg(args.device)
-    model, meta = load_model(args.checkpoint, args.model, args.data, device)
+    model, meta = load_model(args.checkpoint, args.model, args.data, device, args)
     source, source_name = None, None
     if args.source:
         source_model, source_meta = load_model(args.source, None, args.data, device)
@@ -74,7 +74,7 @@ def add_attack_parser(sub: argparse._SubParsersAction) -> None:
                "  sj-rga attack --checkpoint digits.pt --source digits_seed1.pt --attack pgd --eps 0.1 --steps 10\n"
                "  sj-rga attack --checkpoint vgg11.pt --data cifar10 --data-root ~/data --attack pgd --eps 8/255 "
                "--steps 10 --gradient stbp rga --source vgg11_b.pt --time-extension 2")
-    add_common(attack)
+    add_common(attack, user_model=True)
     attack.add_argument("--attack", default="fgsm", choices=("fgsm", "pgd"))
     attack.add_argument("--gradient", nargs="+", default=["stbp", "rga"], choices=GRADIENT_NAMES,
                         help="input-gradient estimators (method §2), each with its published defaults")

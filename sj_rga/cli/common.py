@@ -222,10 +222,17 @@ def _checkpoint_message(path: str, error: Exception) -> str:
     return f"cannot load checkpoint {path}: {message}; expected a file written by `sj-rga train`"
 
 
-def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: str, device: torch.device):
-    """(model, meta) from a checkpoint, or a reference model trained on digits when none is given."""
+def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: str, device: torch.device,
+               options: Optional[argparse.Namespace] = None):
+    """(model, meta) from a checkpoint, the user's ``--model pkg.module:factory`` (with ``options``, the
+    parsed arguments), or a reference model trained on digits when none is given."""
     from ..training import load_checkpoint, train_digits
+    from .user_model import check_user_options, is_factory, load_user_model
 
+    if options is not None:
+        check_user_options(options)
+        if is_factory(model_name):
+            return load_user_model(options, device)
     if checkpoint:
         with warnings.catch_warnings(record=True) as caught:  # torch warns about files it then refuses
             warnings.simplefilter("always")
@@ -259,11 +266,16 @@ def test_data(args: argparse.Namespace, frames: Optional[int] = None):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(test_set, range(count)), batch_size=args.batch_size)
 
 
-def add_common(p: argparse.ArgumentParser, checkpoint: bool = True) -> None:
+def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: bool = False) -> None:
     if checkpoint:
         p.add_argument("--checkpoint", help="a checkpoint written by `sj-rga train` (default on digits: a quick model)")
     p.add_argument("--model",
-                   help="reference model name (digits_snn, vgg11, resnet17, dvs_vgg, or a SpikingJelly zoo name)")
+                   help="reference model name (digits_snn, vgg11, resnet17, dvs_vgg, or a SpikingJelly zoo name)"
+                   + ("; or your own model as pkg.module:factory" if user_model else ""))
+    if user_model:
+        from .user_model import add_user_model_options
+
+        add_user_model_options(p)
     p.add_argument("--data", default="digits", choices=("digits", "cifar10", "cifar100", "cifar10dvs"))
     p.add_argument("--data-root", help="folder holding the data set (needed for cifar10, cifar100, cifar10dvs)")
     p.add_argument("--batch-size", type=positive_int, default=128)

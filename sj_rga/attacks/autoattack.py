@@ -1,0 +1,232 @@
+"""AutoAttack for SNNs: a fixed suite of (gradient, optimiser) attacks run in sequence, per-sample worst case.
+
+Croce & Hein's discipline (ICML 2020; method §3): one parameter-free suite that everyone runs the same
+way; each attack runs only on the samples that every earlier attack failed to break; a sample is robust
+only if every attack fails on it; and the result is checked (every perturbation inside the ε-ball and
+the bounds, no NaN). For SNNs the suite varies the input gradient (method §2) as well as the optimiser.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Optional, Sequence
+
+import torch
+
+from ..classifier import SNNClassifier
+from .apgd import APGD, APGDT
+from .base import Attack, check_eps
+from .iterative import check_count, check_norm, check_seed, l2_norm
+from .sapgd import SAPGD
+
+OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd")
+VERSIONS = ("standard", "fast", "rand", "custom")
+#: Slack of the final check, for rounding in float32 pixel arithmetic.
+CHECK_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class SuiteAttack:
+    """One attack of a suite: an optimiser driven by one gradient estimator.
+
+    ``optimiser``: ``'apgd-ce'``, ``'apgd-dlr'`` (:class:`~.apgd.APGD` with that loss), ``'apgd-t'``
+    (:class:`~.apgd.APGDT` over ``target_classes`` classes) or ``'sapgd'`` (:class:`~.sapgd.SAPGD`,
+    cross-entropy). ``gradient``: an estimator name the classifier's ``with_gradient`` accepts.
+    ``eot``: Poisson samples averaged per gradient (only for Poisson input).
+    """
+
+    optimiser: str
+    gradient: str
+    steps: int
+    restarts: int = 1
+    eot: int = 1
+    target_classes: int = 9
+
+    def __post_init__(self) -> None:
+        if self.optimiser not in OPTIMISERS:
+            raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
+        for name in ("steps", "restarts", "eot", "target_classes"):
+            check_count(getattr(self, name), name)
+
+    @property
+    def name(self) -> str:
+        return f"{self.optimiser}[{self.gradient}]"
+
+    @property
+    def gradients(self) -> tuple[str, ...]:
+        """The estimators: one, or several joined by '+' (an ensemble of normalised gradients)."""
+        return tuple(self.gradient.split("+"))
+
+    def build(self, classifier: SNNClassifier, eps: float, norm: str, seed: int,
+              ensemble: Sequence[SNNClassifier] = ()) -> Attack:
+        """The attack on ``classifier`` (already switched to this entry's first gradient and EOT), with the
+        ``ensemble`` members (the other gradients) added."""
+        if self.optimiser == "apgd-t":
+            return APGDT(classifier, eps, norm, self.steps, self.target_classes, self.restarts, seed=seed,
+                         ensemble=ensemble)
+        if self.optimiser == "sapgd":
+            return SAPGD(classifier, eps, norm, self.steps, self.restarts, seed=seed, ensemble=ensemble)
+        return APGD(classifier, eps, norm, self.steps, self.restarts, loss=self.optimiser[5:], seed=seed,
+                    ensemble=ensemble)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, **asdict(self)}
+
+
+#: The suites. Provisional: built from STBP and RGA only, until the measurement over every estimator
+#: (benchmarks/bench_suite.py) chooses them.
+SUITES: dict[str, tuple[SuiteAttack, ...]] = {
+    "standard": (
+        SuiteAttack("apgd-ce", "rga", 100),
+        SuiteAttack("apgd-ce", "stbp", 100),
+        SuiteAttack("apgd-t", "rga", 100),
+        SuiteAttack("sapgd", "stbp", 100),
+    ),
+    "fast": (
+        SuiteAttack("apgd-ce", "rga", 20),
+        SuiteAttack("apgd-dlr", "stbp", 20),
+    ),
+    "rand": (
+        SuiteAttack("apgd-ce", "rga", 50, eot=10),
+        SuiteAttack("apgd-dlr", "stbp", 50, eot=10),
+    ),
+}
+
+
+@dataclass
+class SuiteResult:
+    """Per sample of one ``atk(x, y)`` call: ``clean_ok`` (classified correctly without attack) and
+    ``broken_by`` (index into the suite of the attack that first broke it; -1 if none did or the sample
+    was misclassified clean). Per attack: ``attacked`` (samples it ran on) and ``seconds``."""
+
+    clean_ok: torch.Tensor
+    broken_by: torch.Tensor
+    attacked: list[int]
+    seconds: list[float]
+
+    @property
+    def robust_ok(self) -> torch.Tensor:
+        return self.clean_ok & (self.broken_by < 0)
+
+
+@dataclass
+class AttackBreakdown:
+    """What one attack of the suite did over the calls since the last reset."""
+
+    name: str
+    attacked: int = 0
+    broken: int = 0
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _twins(classifier: SNNClassifier, entry: SuiteAttack) -> list[SNNClassifier]:
+    """The classifier with each of the entry's gradients; with the entry's EOT if it sets one (else the
+    classifier's)."""
+    twins = [classifier.with_gradient(gradient) for gradient in entry.gradients]
+    for twin in twins:
+        twin.eot = entry.eot if entry.eot > 1 else classifier.eot
+    return twins
+
+
+class AutoAttack(Attack):
+    """The standard SNN robustness evaluation: ``atk(x, y)`` -> the per-sample worst case over a suite.
+
+    ``version``: ``'standard'`` (the full suite, for deterministic input), ``'fast'`` (a cheap screen:
+    an upper bound on robust accuracy, not a report), ``'rand'`` (for Poisson input: EOT over spike
+    samples; refused on a deterministic classifier), or ``'custom'`` with ``attacks`` a sequence of
+    :class:`SuiteAttack`. The suites are in :data:`SUITES`. Attack i runs with seed ``seed + i``, only on
+    the samples still classified correctly after attacks 0 … i−1; a sample misclassified clean is not
+    attacked. Returned per sample: the first adversarial example found, else the input itself. The
+    classifier's model is left as it was.
+
+    After a call, :attr:`last_result` holds the per-sample outcome (:class:`SuiteResult`) and
+    :attr:`breakdown` each attack's count of broken samples and seconds, summed over the calls since
+    construction or :meth:`reset_breakdown`. :func:`sj_rga.evaluate` with this attack gives the
+    worst-case ASR and robust accuracy. Every call ends with AutoAttack's own check: each returned point
+    lies inside the ε-ball (``norm``) and the classifier's bounds and holds no NaN (RuntimeError if not).
+    """
+
+    def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf",
+                 version: str = "standard", seed: int = 0, attacks: Optional[Sequence[SuiteAttack]] = None):
+        super().__init__(classifier, targeted=False)
+        self.eps, self.norm, self.seed = check_eps(eps), check_norm(norm), check_seed(seed)
+        if version not in VERSIONS:
+            raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
+        if (version == "custom") != (attacks is not None):
+            raise ValueError("attacks=[SuiteAttack, ...] goes with version='custom' (and only with it)")
+        suite = tuple(attacks) if attacks is not None else SUITES[version]
+        if not suite or not all(isinstance(a, SuiteAttack) for a in suite):
+            raise TypeError("attacks must be a non-empty sequence of sj_rga.attacks.SuiteAttack")
+        random_input = classifier.encoding == "poisson"
+        if version == "rand" and not random_input:
+            raise ValueError(f"version='rand' is for random (Poisson) input; this classifier's "
+                             f"{classifier.encoding!r} input is deterministic: use version='standard'")
+        if random_input and version in ("standard", "fast"):
+            warnings.warn("the classifier's Poisson input is random: version='rand' averages gradients over "
+                          "spike samples (EOT) and is the evaluation meant for it", stacklevel=2)
+        if not random_input and any(a.eot > 1 for a in suite):
+            raise ValueError("eot > 1 in a suite attack needs a classifier with Poisson input")
+        self.version, self.attacks = version, suite
+        self._crafters = [_twins(classifier, a) for a in suite]
+        self.last_result: Optional[SuiteResult] = None
+        self.breakdown: list[AttackBreakdown] = []
+        self.reset_breakdown()
+
+    def reset_breakdown(self) -> None:
+        """Zero the per-attack counts and seconds."""
+        self.breakdown = [AttackBreakdown(a.name) for a in self.attacks]
+
+    def composition(self) -> list[dict]:
+        """The suite in order, as plain values (for reports)."""
+        return [{**a.as_dict(), "seed": self.seed + i} for i, a in enumerate(self.attacks)]
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.classifier(x).argmax(-1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            logits = self.classifier(x)
+        classes = logits.shape[-1]
+        if int(y.min()) < 0 or int(y.max()) >= classes:
+            raise ValueError(f"labels must lie in [0, {classes}) for this {classes}-class model")
+        clean_ok = logits.argmax(-1) == y
+        broken_by = torch.full_like(y, -1)
+        x_adv, robust = x.clone(), clean_ok.clone()
+        attacked, seconds = [], []
+        for i, (entry, crafter) in enumerate(zip(self.attacks, self._crafters)):
+            todo = robust.nonzero()[:, 0]
+            attacked.append(int(todo.numel()))
+            start = time.perf_counter()
+            if todo.numel():
+                candidate = entry.build(crafter[0], self.eps, self.norm, self.seed + i, crafter[1:])(x[todo], y[todo])
+                self.check(x[todo], candidate, entry.name)
+                fooled = self._predict(candidate) != y[todo]
+                hit = todo[fooled]
+                x_adv[hit], broken_by[hit], robust[hit] = candidate[fooled], i, False
+            seconds.append(time.perf_counter() - start)
+            tally = self.breakdown[i]
+            tally.attacked += attacked[-1]
+            tally.broken += int((broken_by == i).sum())
+            tally.seconds += seconds[-1]
+        self.check(x, x_adv)
+        self.last_result = SuiteResult(clean_ok, broken_by, attacked, seconds)
+        return x_adv
+
+    def check(self, x: torch.Tensor, x_adv: torch.Tensor, name: str = "AutoAttack") -> None:
+        """AutoAttack's check: no NaN, every perturbation inside the ε-ball and the bounds (RuntimeError)."""
+        if not bool(torch.isfinite(x_adv).all()):
+            raise RuntimeError(f"{name} produced NaN or inf inputs; please report this as a bug")
+        delta = (x_adv - x).flatten(1)
+        size = delta.abs().amax(1) if self.norm == "Linf" else l2_norm(delta)[:, 0]
+        if bool((size > self.eps * (1 + CHECK_TOLERANCE) + CHECK_TOLERANCE).any()):
+            raise RuntimeError(f"{name} produced a perturbation of {self.norm} size {float(size.max()):.6g} "
+                               f"> ε = {self.eps:.6g}; please report this as a bug")
+        low, high = self.classifier.bounds
+        if (low is not None and float(x_adv.min()) < low - CHECK_TOLERANCE) or \
+                (high is not None and float(x_adv.max()) > high + CHECK_TOLERANCE):
+            raise RuntimeError(f"{name} left the input bounds {self.classifier.bounds}; please report this as a bug")

@@ -1,0 +1,98 @@
+"""``sj-rga evaluate``: the standard robustness evaluation (AutoAttack over gradients), resumable."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import (
+    add_common,
+    check_encoding,
+    check_eps_in_range,
+    device_arg,
+    load_model,
+    output_dir,
+    parse_eps,
+    positive_int,
+    test_data,
+)
+from .errors import EXIT_INTERRUPTED, HelpFormatter, user_mistakes
+from .user_model import file_digest
+
+
+def _arguments(args: argparse.Namespace, meta: dict) -> dict:
+    """What determines the results: a folder holding a run with other values is refused."""
+    checkpoint = args.checkpoint and str(Path(args.checkpoint).resolve())
+    return {
+        "command": "evaluate", "checkpoint": checkpoint,
+        "checkpoint_sha256": file_digest(args.checkpoint) if args.checkpoint else None,
+        "model": meta["model"], "input": meta["input"], "data": args.data, "limit": args.limit,
+        "batch_size": args.batch_size, "eps": args.eps, "norm": args.norm, "suite": args.suite, "seed": args.seed,
+        "eot": args.eot, "device": args.device,
+    }
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ..attacks.autoattack import AutoAttack
+    from ..experiment import classifier_from_meta
+    from ..robustness import SEEDS, format_rows, report, run_batches, versions, write_report
+    from ..runs import RunFolder
+
+    check_eps_in_range("--eps", [args.eps], args.data)
+    check_encoding(args.encoding, args.data)
+    device = device_arg(args.device)
+    model, meta = load_model(args.checkpoint, args.model, args.data, device, args)
+    if args.T is not None or args.encoding:
+        meta = {**meta, "input": {**meta["input"], "T": args.T or meta["input"]["T"],
+                                  "encoding": args.encoding or meta["input"]["encoding"]}}
+    with user_mistakes(f"--suite {args.suite}", ValueError):
+        target = classifier_from_meta(model, meta, eot=args.eot, seed=args.seed)
+        suite = AutoAttack(target, args.eps, args.norm, args.suite, args.seed)
+    data = test_data(args, frames=target.T)
+    with user_mistakes(f"--out {args.out}", ValueError):
+        folder = RunFolder(args.out, _arguments(args, meta))
+    try:
+        records = run_batches(target, data, args.eps, args.norm, args.suite, args.seed, folder, total=len(data),
+                              device=device, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"sj-rga evaluate: interrupted; the finished batches are kept in {args.out}: run the same command "
+              "again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    result = {
+        "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
+        "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,
+        "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
+        "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks]),
+    }
+    json_path, _ = write_report(args.out, result)
+    print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
+    print(format_rows(result))
+    print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
+    return 0
+
+
+def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
+    """Add ``sj-rga evaluate`` and its options to the sub-command parsers ``sub``."""
+    evaluate = sub.add_parser(
+        "evaluate", formatter_class=HelpFormatter,
+        help="report a model's robustness: the worst case over a suite of gradients and optimisers",
+        epilog="examples:\n"
+               "  sj-rga evaluate --checkpoint vgg11.pt --data cifar10 --data-root ~/data --eps 8/255 --norm Linf "
+               "--suite standard --out results/vgg11\n"
+               "  sj-rga evaluate --model my_models.snn:build --model-args '{\"num_classes\": 10}' --weights w.pth "
+               "-T 8 \\\n      --mean 0.4914 0.4822 0.4465 --std 0.2470 0.2435 0.2616 --data cifar10 "
+               "--data-root ~/data "
+               "--eps 8/255 --out results/mine\n"
+               "A run stopped for any reason resumes when started again with the same arguments and --out.")
+    add_common(evaluate, user_model=True)
+    evaluate.add_argument("--eps", type=parse_eps, required=True, help="ε in input units: 8/255 or 0.03")
+    evaluate.add_argument("--norm", default="Linf", choices=("Linf", "L2"))
+    evaluate.add_argument("--suite", default="standard", choices=("standard", "fast", "rand"),
+                          help="standard: the report; fast: a cheap screen; rand: Poisson input (EOT)")
+    evaluate.add_argument("--out", type=output_dir, required=True, help="output folder; a stopped run resumes from it")
+    evaluate.add_argument("-T", "--T", type=positive_int, help="time steps (default: the checkpoint's)")
+    evaluate.add_argument("--encoding", choices=("direct", "poisson", "frames"), help="default: the checkpoint's")
+    evaluate.add_argument("--eot", type=positive_int, default=1,
+                          help="Poisson samples averaged per gradient (the rand suite sets its own)")
+    evaluate.add_argument("--limit", type=positive_int, help="evaluate only the first N test samples")
+    evaluate.set_defaults(run=cmd_evaluate)

@@ -1,0 +1,149 @@
+"""The standard robustness evaluation of a model as one resumable run: AutoAttack batch by batch, per-sample
+results, the report (one row per attack of the suite plus the worst case), JSON and CSV.
+
+Batch b runs with the seed :func:`sj_rga.runs.derive_seed` ``(seed, b)``: its classifier's Poisson
+stream and its suite's attacks depend on nothing else, so a run resumed from its folder (method §3's
+discipline; :mod:`sj_rga.runs`) ends with exactly the results of an uninterrupted one. Per sample the run
+keeps its index in the data, label, ``clean_ok``, ``robust_ok`` and ``broken_by`` (the suite attack that
+broke it, or -1), so results from parts of the data (e.g. one per process) concatenate.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence, Union
+
+import torch
+from tqdm.auto import tqdm
+
+from ._compat import VERSION as SPIKINGJELLY_VERSION
+from .attacks.autoattack import AutoAttack, SuiteAttack
+from .classifier import SNNClassifier
+from .metrics import ASR_DEFINITION, score_batch
+from .runs import RunFolder, derive_seed, write_atomically, write_json
+
+RESULTS_FORMAT = "sj-rga-evaluation-1"
+CSV_COLUMNS = ("attack", "attacked", "broken", "clean_accuracy", "robust_accuracy", "attack_success_rate", "seconds")
+SEEDS = {"batch": "derive_seed(seed, batch index) (sj_rga.runs)", "attack": "batch seed + position in the suite",
+         "poisson": "the batch seed, for the classifier's Poisson spikes"}
+
+
+def versions() -> dict[str, str]:
+    """The versions of Python, torch, SpikingJelly and sj-rga."""
+    from . import __version__
+
+    try:
+        spikingjelly = metadata.version("spikingjelly")
+    except metadata.PackageNotFoundError:  # a source checkout on the path
+        spikingjelly = str(SPIKINGJELLY_VERSION)
+    return {"python": platform.python_version(), "torch": str(torch.__version__), "spikingjelly": spikingjelly,
+            "sj_rga": __version__}
+
+
+def _batch_classifier(target: SNNClassifier, seed: int) -> SNNClassifier:
+    """The target with its own Poisson seed for one batch (the same model object)."""
+    twin = target.with_time_steps(target.T)
+    twin.seed = seed if target.encoding == "poisson" else target.seed
+    return twin
+
+
+def run_batches(target: SNNClassifier, data: Iterable[tuple[torch.Tensor, torch.Tensor]], eps: float, norm: str,
+                version: str, seed: int, folder: Optional[RunFolder] = None,
+                attacks: Optional[Sequence[SuiteAttack]] = None, total: Optional[int] = None,
+                device: Union[None, str, torch.device] = None, progress: bool = True) -> list[dict[str, Any]]:
+    """Run the suite batch by batch; the per-batch records in order. With ``folder`` the finished batches
+    are read instead of rerun, and each new one is saved as soon as it is done."""
+    AutoAttack(target, eps, norm, version, seed, attacks)  # a clear error now for bad settings
+    records = folder.finished() if folder is not None else {}
+    bar = tqdm(total=total, initial=len(records), desc=f"AutoAttack ({version})", unit="batch", disable=not progress)
+    ordered, offset = [], 0
+    with bar:
+        for index, (x, y) in enumerate(data):
+            count = int(y.shape[0])
+            if index not in records:
+                if device is not None:
+                    x, y = x.to(device), y.to(device)
+                batch_seed = derive_seed(seed, index)
+                classifier = _batch_classifier(target, batch_seed)
+                attack = AutoAttack(classifier, eps, norm, version, batch_seed, attacks)
+                start = time.perf_counter()
+                outcome = score_batch(classifier, attack, x, y)
+                records[index] = {
+                    "seed": batch_seed, "indices": list(range(offset, offset + count)), "labels": y.tolist(),
+                    "clean_ok": outcome.clean_ok.tolist(), "robust_ok": outcome.robust_ok.tolist(),
+                    "broken_by": outcome.broken_by.tolist(), "attacked": attack.last_result.attacked,
+                    "attack_seconds": attack.last_result.seconds, "seconds": time.perf_counter() - start,
+                }
+                if folder is not None:
+                    folder.save_batch(index, records[index])
+                bar.update(1)
+            ordered.append(records[index])
+            offset += count
+    if not ordered:
+        raise ValueError("data holds no samples")
+    return ordered
+
+
+def report(records: Sequence[dict[str, Any]], composition: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """From per-batch records: one row per attack of the suite (the samples it ran on and broke; robust
+    accuracy and ASR after it and every earlier one: the worst case so far), the worst case (scored on
+    the returned examples), and the per-sample results."""
+    per_sample = {key: [v for r in records for v in r[source]] for key, source in
+                  (("index", "indices"), ("label", "labels"), ("clean_ok", "clean_ok"), ("robust_ok", "robust_ok"),
+                   ("broken_by", "broken_by"))}
+    samples = len(per_sample["index"])
+    clean_correct = sum(per_sample["clean_ok"])
+
+    def row(name: str, broken: int, broken_so_far: int, robust: int, seconds: float,
+            attacked: Optional[int]) -> dict[str, Any]:
+        return {"attack": name, "attacked": attacked, "broken": broken, "clean_accuracy": clean_correct / samples,
+                "robust_accuracy": robust / samples,
+                "attack_success_rate": broken_so_far / clean_correct if clean_correct else float("nan"),
+                "seconds": seconds}
+
+    rows, broken_so_far = [], 0
+    for i, entry in enumerate(composition):
+        broken_here = sum(1 for b in per_sample["broken_by"] if b == i)
+        broken_so_far += broken_here
+        rows.append(row(entry["name"], broken_here, broken_so_far, clean_correct - broken_so_far,
+                        sum(r["attack_seconds"][i] for r in records), sum(r["attacked"][i] for r in records)))
+    robust = sum(per_sample["robust_ok"])
+    broken = sum(1 for c, r in zip(per_sample["clean_ok"], per_sample["robust_ok"]) if c and not r)
+    worst = row("worst case", broken, broken, robust, sum(r["seconds"] for r in records), None)
+    return {"samples": samples, "clean_accuracy": worst["clean_accuracy"], "robust_accuracy": worst["robust_accuracy"],
+            "attack_success_rate": worst["attack_success_rate"], "asr_definition": ASR_DEFINITION,
+            "rows": rows, "worst_case": worst, "per_sample": per_sample}
+
+
+def format_rows(result: dict[str, Any]) -> str:
+    """A fixed-width table: one row per attack (cumulative) plus the worst case; accuracies and ASR in %."""
+    header = ["Attack", "Attacked", "Broken", "Clean Acc.", "Robust Acc.", "ASR", "Time (s)"]
+
+    def pct(v: Optional[float]) -> str:
+        return "-" if v is None or v != v else f"{100 * v:.2f}"
+
+    lines = [header] + [[r["attack"], "-" if r["attacked"] is None else str(r["attacked"]), str(r["broken"]),
+                         pct(r["clean_accuracy"]), pct(r["robust_accuracy"]), pct(r["attack_success_rate"]),
+                         f"{r['seconds']:.1f}"] for r in result["rows"] + [result["worst_case"]]]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    text.insert(len(text) - 1, text[1])
+    return "\n".join(text) + ("\nBroken: samples that attack broke (it runs only on those every earlier attack "
+                              "left robust). Robust accuracy and ASR: after that attack and every one before it. "
+                              f"{ASR_DEFINITION}.")
+
+
+def write_report(folder: Union[str, Path], result: dict[str, Any]) -> tuple[Path, Path]:
+    """``results.json`` (everything, NaN as null) and ``results.csv`` (the rows), each written atomically."""
+    folder = Path(folder)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for r in result["rows"] + [result["worst_case"]]:
+        writer.writerow(["" if r[c] is None or r[c] != r[c] else r[c] for c in CSV_COLUMNS])
+    return write_json(folder / "results.json", result), write_atomically(folder / "results.csv", buffer.getvalue())

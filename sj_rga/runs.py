@@ -1,0 +1,117 @@
+"""Resumable runs: per-batch results under one folder, written atomically, bound to the run's arguments.
+
+A run folder holds ``run.json`` (the arguments that determine the results) and ``batches/NNNNNN.json``
+(one file per finished batch, with explicit per-sample records). Every file is written to a temporary
+file in the same folder and moved into place with ``os.replace``, so a file is either complete or absent:
+a run killed at any moment (SIGINT, kill -9) loses at most the batch it was working on, and started again
+with the same arguments it skips the finished batches. Different arguments in the same folder are refused.
+Each batch's randomness comes from :func:`derive_seed` (the run's seed, the batch index), so a resumed run
+gives the same results as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+RUN_FORMAT = "sj-rga-run-1"
+RUN_FILE = "run.json"
+BATCH_FOLDER = "batches"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def derive_seed(seed: int, *parts: int) -> int:
+    """A seed in [0, 2⁶²) determined by ``seed`` and ``parts`` (e.g. a batch index), well spread
+    (NumPy's SeedSequence), so that nearby batches get unrelated random streams."""
+    state = np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1, dtype=np.uint64)
+    return int(state[0]) >> 2
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready values: tuples as lists, NaN and ±inf as None (so ``allow_nan=False`` holds)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_atomically(path: Union[str, Path], text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``: the file
+    is never seen half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.chmod(temporary, 0o666 & ~_UMASK)  # as open() would create it (mkstemp makes it private)
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Union[str, Path], value: Any) -> Path:
+    """:func:`write_atomically` of ``value`` as JSON (NaN written as null)."""
+    return write_atomically(path, json.dumps(plain(value), indent=2, allow_nan=False) + "\n")
+
+
+def _differences(stored: dict, wanted: dict) -> list[str]:
+    keys = sorted(set(stored) | set(wanted))
+    return [f"{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now" for k in keys if stored.get(k) != wanted.get(k)]
+
+
+class RunFolder:
+    """A run's folder: ``RunFolder(folder, arguments)`` creates it, or reopens it when it holds a run with
+    the same ``arguments`` (a dict of plain values), and raises ValueError when it holds another run's
+    results."""
+
+    def __init__(self, folder: Union[str, Path], arguments: dict[str, Any]):
+        self.folder = Path(folder)
+        self.arguments = plain(arguments)
+        if self.folder.exists() and not self.folder.is_dir():
+            raise ValueError(f"{self.folder} is a file, not a folder for the run's results")
+        run_file = self.folder / RUN_FILE
+        if run_file.is_file():
+            try:
+                stored = json.loads(run_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{run_file} is not readable ({err}); use another output folder") from err
+            if not isinstance(stored, dict) or stored.get("format") != RUN_FORMAT:
+                raise ValueError(f"{self.folder} holds a {RUN_FILE} that sj-rga did not write; use another "
+                                 "output folder")
+            if stored.get("arguments") != self.arguments:
+                changed = "; ".join(_differences(stored.get("arguments") or {}, self.arguments))
+                raise ValueError(f"{self.folder} holds the results of a run with other arguments ({changed}); "
+                                 "use another output folder, or the same arguments to resume that run")
+        elif (self.folder / BATCH_FOLDER).exists():
+            raise ValueError(f"{self.folder} holds batch results without {RUN_FILE}; use another output folder")
+        else:
+            write_json(run_file, {"format": RUN_FORMAT, "arguments": self.arguments})
+
+    def _batch_path(self, index: int) -> Path:
+        return self.folder / BATCH_FOLDER / f"{index:06d}.json"
+
+    def finished(self) -> dict[int, dict[str, Any]]:
+        """The records of the finished batches, by batch index."""
+        records = {}
+        for path in sorted((self.folder / BATCH_FOLDER).glob("[0-9]*.json")):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            records[int(record["batch"])] = record
+        return records
+
+    def save_batch(self, index: int, record: dict[str, Any]) -> Path:
+        """Write one batch's record (a dict of plain values) atomically."""
+        return write_json(self._batch_path(index), {"batch": int(index), **record})
