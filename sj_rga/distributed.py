@@ -139,32 +139,38 @@ def owns(index: int, at: Optional[World] = None) -> bool:
     return index % at.size == at.rank
 
 
-def owned_batches(data: Any, batch_size: int,
-                  at: Optional[World] = None) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
-    """``(iterator of (global batch index, (x, y)) for this rank's batches, number of global batches or None)``.
+def select_batches(data: Any, batch_size: int,
+                   wanted: Callable[[int], bool]) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
+    """``(iterator of (global batch index, (x, y)) for the batches whose index is wanted, number of global
+    batches or None)``.
 
     ``data`` is an ``(inputs, labels)`` pair of tensors (cut into batches of ``batch_size``), a DataLoader or
     any iterable of ``(x, y)`` batches; the batches are those one process would see, in the same order.
-    A map-style DataLoader loads only this rank's batches; other iterables are read in full and the other
-    ranks' batches skipped. A DataLoader that shuffles without a seeded generator cannot be split the same
-    way on every rank: a ValueError says so.
+    A map-style DataLoader loads only the wanted batches; other iterables are read in full and the others
+    skipped. A DataLoader that shuffles without a seeded generator orders its samples differently on every
+    rank, so in a distributed job it raises a ValueError that says so.
     """
     from .metrics import batches
 
-    at = at or world()
-    if at.distributed and isinstance(data, DataLoader) and data.batch_sampler is not None:
-        if isinstance(data.sampler, RandomSampler) and data.sampler.generator is None:
+    if isinstance(data, DataLoader) and data.batch_sampler is not None:
+        if world().distributed and isinstance(data.sampler, RandomSampler) and data.sampler.generator is None:
             raise ValueError("a DataLoader with shuffle=True and no generator orders the samples differently on "
                              "every rank, so its batches cannot be split by rank: pass an unshuffled DataLoader "
                              "(or one with a seeded generator)")
         all_batches = list(data.batch_sampler)
-        mine = [indices for index, indices in enumerate(all_batches) if owns(index, at)]
-        loader = DataLoader(data.dataset, batch_sampler=mine, num_workers=data.num_workers,
-                            collate_fn=data.collate_fn, pin_memory=data.pin_memory)
-        indices = [index for index in range(len(all_batches)) if owns(index, at)]
+        indices = [index for index in range(len(all_batches)) if wanted(index)]
+        loader = DataLoader(data.dataset, batch_sampler=[all_batches[index] for index in indices],
+                            num_workers=data.num_workers, collate_fn=data.collate_fn, pin_memory=data.pin_memory)
         return zip(indices, loader), len(all_batches)
     iterator, total = batches(data, batch_size)
-    return ((index, batch) for index, batch in enumerate(iterator) if owns(index, at)), total
+    return ((index, batch) for index, batch in enumerate(iterator) if wanted(index)), total
+
+
+def owned_batches(data: Any, batch_size: int,
+                  at: Optional[World] = None) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
+    """:func:`select_batches` of this rank: global batch ``i`` is rank ``i mod N``'s."""
+    at = at or world()
+    return select_batches(data, batch_size, lambda index: owns(index, at))
 
 
 # ------------------------------------------------------------------------------ collectives
@@ -207,30 +213,48 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
-def run_in_rounds(todo: Sequence[int], work: Callable[[int], Result],
-                  finished: Optional[Callable[[int, Result], None]] = None,
+def run_in_rounds(data: Any, todo: Sequence[int], work: Callable[[int, Batch], Result],
+                  finished: Optional[Callable[[int, Result], None]] = None, batch_size: int = 256,
                   at: Optional[World] = None) -> dict[int, Result]:
-    """``work(index)`` for every global batch index of ``todo``, round-robin over the ranks: round ``k`` runs
-    ``todo[k·N + rank]`` on each rank, then gathers the round's results, and rank 0 calls
-    ``finished(index, result)`` in index order (e.g. to write the batch's file). Returns every result on every
-    rank. An interrupted job loses at most one round."""
+    """``work(index, (x, y))`` for the global batches of ``data`` whose index is in ``todo``, round-robin over the
+    ranks: in round ``k`` rank ``r`` works on ``todo[k·N + r]``, then the round's results are gathered on every
+    rank and rank 0 calls ``finished(index, result)`` for each, in index order (e.g. to save the batch's file:
+    an interrupted job loses at most one round). Returns ``{index: result}`` for all of ``todo``, on every
+    rank. ``data`` and ``batch_size`` as in :func:`select_batches`."""
     at = at or world()
+    todo = sorted(todo)
+    mine = set(todo[at.rank::at.size])
+    rounds = -(-len(todo) // at.size)
     results: dict[int, Result] = {}
-    for start in range(0, len(todo), at.size):
-        round_indices = todo[start:start + at.size]
-        mine = {index: work(index) for index in round_indices[at.rank:at.rank + 1]}
-        done = gather_batches(mine, at)
+
+    def gather(part: dict[int, Result]) -> None:
+        done = gather_batches(part, at)
         if finished is not None and at.main:
             for index, result in done.items():
                 finished(index, result)
         results.update(done)
+
+    selected, _ = select_batches(data, batch_size, mine.__contains__)
+    taken = 0
+    for index, batch in selected:
+        gather({index: work(index, batch)})
+        taken += 1
+    if taken != len(mine):
+        raise ValueError(f"the data ended after {taken} of this rank's {len(mine)} batches: it holds fewer batches "
+                         "than the run expects")
+    for _ in range(rounds - taken):  # this rank has no batch in the last round: it still joins the gather
+        gather({})
     return results
 
 
-def barrier(at: Optional[World] = None) -> None:
-    """Wait until every rank is here (nothing to wait for in one process)."""
-    if (at or world()).distributed:
-        dist.barrier()
+def broadcast(value: Result, at: Optional[World] = None) -> Result:
+    """Rank 0's ``value`` on every rank (picklable; ``value`` itself in one process)."""
+    at = at or world()
+    if not at.distributed:
+        return value
+    box = [value if at.main else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 # ------------------------------------------------------------------------------ BatchNorm over the global batch

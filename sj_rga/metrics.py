@@ -13,7 +13,8 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .attacks.autoattack import AutoAttack
+from . import distributed
+from .attacks.autoattack import AttackBreakdown, AutoAttack
 from .classifier import SNNClassifier
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
@@ -109,20 +110,38 @@ def evaluate(
     ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
     measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
     over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows a tqdm
-    bar when there are more than 4 batches.
+    bar when there are more than 4 batches. Each batch starts with ``target.restart()``, as every attack run
+    does, so its Poisson spikes depend on the batch alone. Inside a torch.distributed job
+    (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every rank returns the report
+    of the whole data, equal to one process's.
     """
     if not isinstance(target, SNNClassifier):
         raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
-    iterator, total = batches(data, batch_size)
-    show = progress if progress is not None else (total is None or total > 4)
-    if isinstance(attack, AutoAttack):
-        attack.reset_breakdown()
-    outcomes = []
-    for x, y in tqdm(iterator, total=total, desc=description, disable=not show, leave=False):
+    world = distributed.world()
+    owned, total = distributed.owned_batches(data, batch_size, world)
+    show = (progress if progress is not None else (total is None or total > 4)) and world.main
+    suite = attack if isinstance(attack, AutoAttack) else None
+    if suite is not None:
+        suite.reset_breakdown()
+    outcomes: dict[int, tuple[BatchOutcome, Optional[list[tuple[int, int, float]]]]] = {}
+    mine = None if total is None else len(range(world.rank, total, world.size))
+    for index, (x, y) in tqdm(owned, total=mine, desc=description, disable=not show, leave=False):
         if device is not None:
             x, y = x.to(device), y.to(device)
-        outcomes.append(score_batch(target, attack, x, y))
+        target.restart()
+        outcome = score_batch(target, attack, x, y)
+        tally = None
+        if suite is not None:  # what each attack of the suite did on this batch
+            done = suite.last_result
+            tally = [(done.attacked[i], int((done.broken_by == i).sum()), done.seconds[i])
+                     for i in range(len(suite.attacks))]
+        outcomes[index] = (outcome, tally)
+    outcomes = distributed.gather_batches(outcomes, world)
     if not outcomes:
         raise ValueError("data holds no samples")
-    breakdown = [b.as_dict() for b in attack.breakdown] if isinstance(attack, AutoAttack) else None
-    return summarise(torch.cat([o.clean_ok for o in outcomes]), torch.cat([o.robust_ok for o in outcomes]), breakdown)
+    breakdown = None
+    if suite is not None:
+        breakdown = [AttackBreakdown(entry.name, *(sum(t[i][k] for _, t in outcomes.values()) for k in range(3)))
+                     .as_dict() for i, entry in enumerate(suite.attacks)]
+    return summarise(torch.cat([o.clean_ok for o, _ in outcomes.values()]),
+                     torch.cat([o.robust_ok for o, _ in outcomes.values()]), breakdown)

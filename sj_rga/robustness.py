@@ -20,6 +20,7 @@ from typing import Any, Iterable, Optional, Sequence, Union
 import torch
 from tqdm.auto import tqdm
 
+from . import distributed
 from ._compat import VERSION as SPIKINGJELLY_VERSION
 from .attacks.autoattack import AutoAttack, SuiteAttack
 from .classifier import SNNClassifier
@@ -56,36 +57,61 @@ def run_batches(target: SNNClassifier, data: Iterable[tuple[torch.Tensor, torch.
                 attacks: Optional[Sequence[SuiteAttack]] = None, total: Optional[int] = None,
                 device: Union[None, str, torch.device] = None, progress: bool = True) -> list[dict[str, Any]]:
     """Run the suite batch by batch; the per-batch records in order. With ``folder`` the finished batches
-    are read instead of rerun, and each new one is saved as soon as it is done."""
+    are read instead of rerun, and each new one is saved as soon as it is done. ``total`` is the number of
+    batches of ``data`` (default ``len(data)``).
+
+    Inside a torch.distributed job (:mod:`sj_rga.distributed`) the batches still to run are dealt round-robin
+    over the ranks (:func:`~sj_rga.distributed.run_in_rounds`): rank 0 alone reads the folder (its finished
+    batches go to every rank) and saves each round's batches as they arrive, and every rank returns all
+    records. A batch's record depends only on the batch and its seed, so a run resumed with any number of
+    processes ends as one uninterrupted process would.
+    """
     AutoAttack(target, eps, norm, version, seed, attacks)  # a clear error now for bad settings
-    records = folder.finished() if folder is not None else {}
-    bar = tqdm(total=total, initial=len(records), desc=f"AutoAttack ({version})", unit="batch", disable=not progress)
-    ordered, offset = [], 0
+    world = distributed.world()
+    records = distributed.broadcast(folder.finished() if folder is not None and world.main else {}, world)
+    count = total if total is not None else len(data)
+    todo = [index for index in range(count) if index not in records]
+    bar = tqdm(total=count, initial=len(records), desc=f"AutoAttack ({version})", unit="batch",
+               disable=not (progress and world.main))
+
+    def work(index: int, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
+        x, y = batch
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        batch_seed = derive_seed(seed, index)
+        classifier = _batch_classifier(target, batch_seed)
+        attack = AutoAttack(classifier, eps, norm, version, batch_seed, attacks)
+        start = time.perf_counter()
+        outcome = score_batch(classifier, attack, x, y)
+        return {
+            "seed": batch_seed, "labels": y.tolist(), "clean_ok": outcome.clean_ok.tolist(),
+            "robust_ok": outcome.robust_ok.tolist(), "broken_by": outcome.broken_by.tolist(),
+            "attacked": attack.last_result.attacked, "attack_seconds": attack.last_result.seconds,
+            "seconds": time.perf_counter() - start,
+        }
+
+    def place(index: int, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with the positions of its samples in the data (every earlier batch is known by now)."""
+        offset = sum(len(records[earlier]["labels"]) for earlier in range(index))
+        placed = {"seed": record["seed"], "indices": list(range(offset, offset + len(record["labels"]))),
+                  **{key: value for key, value in record.items() if key not in ("seed", "indices")}}
+        records[index] = placed
+        return placed
+
+    def finished(index: int, record: dict[str, Any]) -> None:
+        placed = place(index, record)
+        if folder is not None:
+            folder.save_batch(index, placed)
+        bar.update(1)
+
     with bar:
-        for index, (x, y) in enumerate(data):
-            count = int(y.shape[0])
-            if index not in records:
-                if device is not None:
-                    x, y = x.to(device), y.to(device)
-                batch_seed = derive_seed(seed, index)
-                classifier = _batch_classifier(target, batch_seed)
-                attack = AutoAttack(classifier, eps, norm, version, batch_seed, attacks)
-                start = time.perf_counter()
-                outcome = score_batch(classifier, attack, x, y)
-                records[index] = {
-                    "seed": batch_seed, "indices": list(range(offset, offset + count)), "labels": y.tolist(),
-                    "clean_ok": outcome.clean_ok.tolist(), "robust_ok": outcome.robust_ok.tolist(),
-                    "broken_by": outcome.broken_by.tolist(), "attacked": attack.last_result.attacked,
-                    "attack_seconds": attack.last_result.seconds, "seconds": time.perf_counter() - start,
-                }
-                if folder is not None:
-                    folder.save_batch(index, records[index])
-                bar.update(1)
-            ordered.append(records[index])
-            offset += count
-    if not ordered:
+        done = distributed.run_in_rounds(data, todo, work, finished, at=world)
+    for index in sorted(done):  # the other ranks place the records rank 0 placed as they arrived
+        if "indices" not in records.get(index, {}):
+            place(index, done[index])
+    if not records:
         raise ValueError("data holds no samples")
-    return ordered
+    return [records[index] for index in sorted(records)]
 
 
 def report(records: Sequence[dict[str, Any]], composition: Sequence[dict[str, Any]]) -> dict[str, Any]:

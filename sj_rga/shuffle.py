@@ -11,9 +11,11 @@ from typing import Optional
 
 import torch
 
+from . import distributed
 from .classifier import SNNClassifier
-from .metrics import Data, batches
+from .metrics import Data
 from .rate_mode import spiking_neurons
+from .runs import derive_seed
 
 
 def shuffle_time(spikes: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -36,31 +38,42 @@ class ShuffleReport:
 
 def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, seed: int = 0,
                  device=None) -> ShuffleReport:
-    """Accuracy of ``classifier`` on ``data``, with and without shuffling every spiking layer's output."""
+    """Accuracy of ``classifier`` on ``data``, with and without shuffling every spiking layer's output.
+
+    Batch ``i`` shuffles with a generator seeded by :func:`sj_rga.runs.derive_seed` ``(seed, i)`` and
+    starts with ``classifier.restart()``, so its result depends on the batch alone. Inside a torch.distributed
+    job batch ``i`` is run by rank ``i mod N`` and every rank returns the report of the whole data.
+    """
     if not isinstance(classifier, SNNClassifier):
         raise TypeError(f"shuffle_test takes an sj_rga.SNNClassifier, got {type(classifier).__name__}")
     neurons = spiking_neurons(classifier.model)
     generator: dict[torch.device, torch.Generator] = {}
+    batch = {"seed": seed}
 
     def hook(module, inputs, spikes):
         if spikes.device not in generator:
-            generator[spikes.device] = torch.Generator(device=spikes.device).manual_seed(seed)
+            generator[spikes.device] = torch.Generator(device=spikes.device).manual_seed(batch["seed"])
         return shuffle_time(spikes, generator[spikes.device])
 
-    samples = clean = shuffled = 0
-    iterator, _ = batches(data, batch_size)
-    for x, y in iterator:
+    world = distributed.world()
+    counts: dict[int, tuple[int, int, int]] = {}
+    owned, _ = distributed.owned_batches(data, batch_size, world)
+    for index, (x, y) in owned:
         if device is not None:
             x, y = x.to(device), y.to(device)
+        generator.clear()
+        batch["seed"] = derive_seed(seed, index)
+        classifier.restart()
         with torch.no_grad():
-            clean += int((classifier(x).argmax(-1) == y).sum())
+            clean = int((classifier(x).argmax(-1) == y).sum())
             handles = [n.register_forward_hook(hook) for n in neurons]
             try:
-                shuffled += int((classifier(x).argmax(-1) == y).sum())
+                shuffled = int((classifier(x).argmax(-1) == y).sum())
             finally:
                 for h in handles:
                     h.remove()
-        samples += y.numel()
+        counts[index] = (y.numel(), clean, shuffled)
+    samples, clean, shuffled = (sum(c[i] for c in distributed.gather_batches(counts, world).values()) for i in range(3))
     if samples == 0:
         raise ValueError("data holds no samples")
     return ShuffleReport(clean / samples, shuffled / samples, samples)

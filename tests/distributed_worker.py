@@ -38,7 +38,27 @@ def fail_on_rank_one(out: Path) -> None:
     (out / "results.txt").write_text(str(gathered))
 
 
-TASKS = {"train": train_small, "fail": fail_on_rank_one}
+def evaluate_poisson(out: Path) -> None:
+    """sj_rga.evaluate and shuffle_test inside the job: a Poisson-input classifier (seeded, EOT 2), PGD with a
+    random start and AutoAttack's fast suite, 50 digits in batches of 16 (the last batch has 2)."""
+    from sj_rga import SNNClassifier, evaluate, shuffle_test
+    from sj_rga.attacks import PGD, AutoAttack
+
+    torch.manual_seed(0)
+    model = models.build("digits_snn", 10)
+    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    x, y = digits()[1].tensors
+    target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
+    report = evaluate(target, PGD(target.with_gradient("stbp"), 0.1, 0.04, 2, seed=5), (x[:50], y[:50]),
+                      batch_size=16)
+    shuffled = shuffle_test(target, (x[:50], y[:50]), batch_size=16, seed=7)
+    suite = evaluate(target, AutoAttack(target, 0.1, "Linf", "fast", seed=2), (x[:50], y[:50]), batch_size=16)
+    rank = distributed.world().rank
+    torch.save({"evaluate": report.as_dict(), "shuffle": shuffled.as_dict(), "autoattack": suite.as_dict()},
+               out / f"rank{rank}.pt")
+
+
+TASKS = {"train": train_small, "fail": fail_on_rank_one, "evaluate": evaluate_poisson}
 
 if __name__ == "__main__":
     task, folder = sys.argv[1], Path(sys.argv[2])

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
@@ -259,9 +260,14 @@ def test_cli_trains_adversarially_and_records_it(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pgd adversarial training (ε=0.1, 2 step(s) of 0.125, stbp gradient)" in done.stdout
-    _, meta = training.load_checkpoint(out)
+    cli_model, meta = training.load_checkpoint(out)
     assert json.loads(json.dumps(meta["train"]["adversarial"])) == {
         "method": "pgd", "eps": 0.1, "steps": 2, "alpha": 0.125, "gradient": "stbp", "beta": 6.0}
+    # the command line trains exactly what the library trains with the same settings (the benchmark relies on it)
+    config = replace(training.DIGITS_PRESET, epochs=1, max_batches=2, device="cpu",
+                     adversarial=AdversarialConfig("pgd", eps=0.1, steps=2, gradient="stbp"))
+    model, _ = training.train_model("digits_snn", "digits", T=4, config=config)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in cli_model.state_dict().items())
 
 
 @pytest.mark.parametrize("gradient", GRADIENTS)

@@ -1,6 +1,7 @@
 """torch.distributed (method §4): 2 CPU processes under torchrun (gloo) give one process's results: the same
 weights after DistributedDataParallel training (BatchNorm on global-batch statistics), the same results files;
 a failing rank ends the job with its error and leaves no results behind."""
+import json
 import os
 import subprocess
 import sys
@@ -135,3 +136,92 @@ def test_cli_error_on_every_rank_is_one_line_and_demo_refuses_torchrun(tmp_path)
     demo = torchrun("-m", "sj_rga", "demo", "--quick", "--out", tmp_path / "demo")
     assert demo.returncode != 0 and "does not run under torchrun" in demo.stderr
     assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def poisson_checkpoint(tmp_path_factory):
+    """A digits model trained on Poisson spikes (T = 4; about 80 % test accuracy), as a checkpoint."""
+    path = tmp_path_factory.mktemp("poisson") / "poisson.pt"
+    config = training.TrainConfig(epochs=2, batch_size=32, progress=False, device="cpu")
+    training.train_model("digits_snn", "digits", T=4, encoding="poisson", config=config, checkpoint=path)
+    return path
+
+
+def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(tmp_path, poisson_checkpoint):
+    from sj_rga import SNNClassifier, evaluate, shuffle_test
+    from sj_rga.attacks import PGD, AutoAttack
+
+    model, _ = training.load_checkpoint(poisson_checkpoint)
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    done = torchrun(WORKER, "evaluate", tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    x, y = digits()[1].tensors
+    target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
+    report = evaluate(target, PGD(target.with_gradient("stbp"), 0.1, 0.04, 2, seed=5), (x[:50], y[:50]),
+                      batch_size=16, progress=False)
+    shuffled = shuffle_test(target, (x[:50], y[:50]), batch_size=16, seed=7)
+    with pytest.warns(UserWarning, match="rand"):  # the fast suite on Poisson input: cheap, fine for this check
+        suite = evaluate(target, AutoAttack(target, 0.1, "Linf", "fast", seed=2), (x[:50], y[:50]), batch_size=16,
+                         progress=False)
+    for rank in (0, 1):  # every rank gets the whole data's report
+        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
+        assert got["evaluate"] == report.as_dict() and got["shuffle"] == shuffled.as_dict()
+        assert _without_times(got["autoattack"]) == _without_times(suite.as_dict())  # breakdown summed over ranks
+    assert [row["attacked"] for row in suite.breakdown][0] == suite.clean_correct
+    assert report.samples == 50 and 0 < report.robust_accuracy < report.clean_accuracy
+
+
+def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path, poisson_checkpoint):
+    """50 test digits in batches of 16 over 2 ranks (batches 0, 2 and 1, 3 of 16, 16, 16, 2 samples)."""
+    attack = ["attack", "--checkpoint", poisson_checkpoint, "--attack", "pgd", "--eps", "0.05,0.1", "--steps",
+              "2", "--eot", "2", "--limit", "50", "--batch-size", "16", "--gradient", "stbp", "rga",
+              "--no-progress"]
+    single = one_process(*attack, "--out", tmp_path / "one")
+    assert single.returncode == 0, single.stderr[-3000:]
+    done = torchrun("-m", "sj_rga", *attack, "--out", tmp_path / "two")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Results written") == 1
+    assert (tmp_path / "one" / "results.csv").read_bytes() == (tmp_path / "two" / "results.csv").read_bytes()
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert one["rows"] == two["rows"] and one["sweeps"] == two["sweeps"]
+    shuffle = ["shuffle", "--checkpoint", poisson_checkpoint, "--limit", "50", "--batch-size", "16",
+               "--no-progress"]
+    single, done = one_process(*shuffle), torchrun("-m", "sj_rga", *shuffle)
+    assert single.returncode == 0 and done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout) == json.loads(single.stdout)
+
+
+def _without_times(result: dict) -> dict:
+    """A results.json without what depends on the clock."""
+    drop = ("seconds", "attack_seconds")
+    if isinstance(result, dict):
+        return {key: _without_times(value) for key, value in result.items() if key not in drop}
+    if isinstance(result, list):
+        return [_without_times(value) for value in result]
+    if isinstance(result, tuple):
+        return tuple(_without_times(value) for value in result)
+    return result
+
+
+def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, poisson_checkpoint):
+    """AutoAttack's fast suite on 40 test digits in batches of 16 (16, 16, 8): 2 ranks write one process's
+    results; a run stopped before its last round resumes on 2 ranks and ends with the same results."""
+    args = ["evaluate", "--checkpoint", poisson_checkpoint, "--eps", "0.1", "--suite", "fast", "--limit", "40",
+            "--batch-size", "16", "--no-progress"]
+    single = one_process(*args, "--out", tmp_path / "one")
+    assert single.returncode == 0, single.stderr[-3000:]
+    done = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("Results written") == 1
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert _without_times(one) == _without_times(two) and len(two["per_sample"]["index"]) == 40
+    batches = tmp_path / "two" / "batches"
+    assert sorted(p.name for p in batches.iterdir()) == ["000000.json", "000001.json", "000002.json"]
+    first = (batches / "000000.json").read_text()
+    (batches / "000002.json").unlink()  # as if the job had been stopped before its last round was saved
+    (tmp_path / "two" / "results.json").unlink()
+    again = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (batches / "000000.json").read_text() == first  # finished batches are read, not rerun
+    resumed = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert _without_times(resumed) == _without_times(one)

@@ -40,7 +40,7 @@ __all__ = ["main", "build_parser", "parse_eps", "parse_eps_list", "UsageError", 
 PROG = "sj-rga"
 
 #: The sub-commands that split their work over the ranks of a ``torchrun`` job (see :mod:`sj_rga.distributed`).
-DISTRIBUTED_COMMANDS = ("train", "attack", "shuffle")
+DISTRIBUTED_COMMANDS = ("train", "attack", "evaluate", "shuffle")
 
 EPILOG = f"""\
 a digits workflow (no network; seconds to minutes on a CPU):

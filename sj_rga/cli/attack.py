@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..distributed import world
 from ..gradients import NAMES as GRADIENT_NAMES
 from .common import (
     add_common,
@@ -54,6 +55,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
                        time_extension=args.time_extension, gradients=tuple(args.gradient), device=device,
                        progress=not args.no_progress, source_name=source_name)
             for eps in args.eps]
+    if not world().main:  # torchrun: every rank attacks its batches (sj_rga.evaluate gathers); rank 0 writes
+        return 0
     print(format_table(rows))
     sweeps = {}
     if len(rows) > 1:

@@ -1,10 +1,15 @@
-"""``sj-rga evaluate``: the standard robustness evaluation (AutoAttack over gradients), resumable."""
+"""``sj-rga evaluate``: the standard robustness evaluation (AutoAttack over gradients), resumable.
+
+Under ``torchrun --nproc_per_node=N -m sj_rga evaluate ...`` the batches are dealt over the N ranks
+(:func:`sj_rga.robustness.run_batches`); rank 0 alone keeps the run's folder, so a stopped run resumes with
+any number of processes."""
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
 
+from ..distributed import world
 from .common import (
     add_common,
     check_encoding,
@@ -49,8 +54,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         target = classifier_from_meta(model, meta, eot=args.eot, seed=args.seed)
         suite = AutoAttack(target, args.eps, args.norm, args.suite, args.seed)
     data = test_data(args, frames=target.T)
-    with user_mistakes(f"--out {args.out}", ValueError):
-        folder = RunFolder(args.out, _arguments(args, meta))
+    folder = None
+    if world().main:  # torchrun: rank 0 alone reads and writes the run's folder
+        with user_mistakes(f"--out {args.out}", ValueError):
+            folder = RunFolder(args.out, _arguments(args, meta))
     try:
         records = run_batches(target, data, args.eps, args.norm, args.suite, args.seed, folder, total=len(data),
                               device=device, progress=not args.no_progress)
@@ -58,6 +65,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"sj-rga evaluate: interrupted; the finished batches are kept in {args.out}: run the same command "
               "again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
+    if not world().main:
+        return 0
     result = {
         "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
         "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,

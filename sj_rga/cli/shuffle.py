@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..distributed import world
 from .common import add_common, check_data_root, device_arg, load_model, positive_int, test_data
 from .errors import HelpFormatter
 
@@ -26,6 +27,8 @@ def cmd_shuffle(args: argparse.Namespace) -> int:
     classifier = classifier_from_meta(model, meta, seed=args.seed)
     result = shuffle_test(classifier, test_data(args, frames=classifier.T), batch_size=args.batch_size,
                           seed=args.seed, device=device)
+    if not world().main:  # torchrun: every rank runs its batches (shuffle_test gathers); rank 0 prints
+        return 0
     report = {"model": meta["model"]["name"], "dataset": args.data, "T": classifier.T,
               "input": classifier.encoding, **result.as_dict()}
     print(summary_line(report), file=sys.stderr)
