@@ -60,28 +60,33 @@ def user_mistakes(what: str, *types: type[BaseException]) -> Iterator[None]:
         raise UsageError(f"{what}: {one_line(error)}") from error
 
 
-def report_usage_error(prog: str, error: UsageError, stream: Optional[TextIO] = None) -> int:
+def _write_whole(stream: Optional[TextIO], text: str) -> None:
+    """Write ``text`` in one call and flush: the ranks of a torchrun job share one stderr, and a line written in
+    pieces (``print`` writes the text, then the newline) can be spliced with another rank's."""
     stream = stream or sys.stderr
-    print(f"{error.prog or prog}: error: {one_line(error)}", file=stream)
+    stream.write(text)
+    stream.flush()
+
+
+def report_usage_error(prog: str, error: UsageError, stream: Optional[TextIO] = None) -> int:
+    _write_whole(stream, f"{error.prog or prog}: error: {one_line(error)}\n")
     return EXIT_USAGE
 
 
 def report_interrupt(prog: str, stream: Optional[TextIO] = None) -> int:
-    stream = stream or sys.stderr
-    print(f"{prog}: interrupted; no results were written", file=stream)
+    _write_whole(stream, f"{prog}: interrupted; no results were written\n")
     return EXIT_INTERRUPTED
 
 
 def report_internal_error(prog: str, error: BaseException, version: str, stream: Optional[TextIO] = None) -> int:
     """A short traceback (the innermost frames) and how to report the bug."""
-    stream = stream or sys.stderr
     frames = traceback.format_tb(error.__traceback__)[-SHORT_TRACEBACK_FRAMES:]
-    print(f"{prog}: internal error: {type(error).__name__}: {one_line(error)}", file=stream)
-    print("Traceback (innermost frames):", file=stream)
-    print("".join(frames).rstrip(), file=stream)
-    print(f"This is a bug in sj-rga {version}, not a mistake in the command line. Please report it to the sj-rga "
-          f"maintainers with the command you ran and the full traceback ({DEBUG_VARIABLE}=1 {prog} ...).",
-          file=stream)
+    _write_whole(stream, f"{prog}: internal error: {type(error).__name__}: {one_line(error)}\n"
+                         "Traceback (innermost frames):\n"
+                         f"{''.join(frames).rstrip()}\n"
+                         f"This is a bug in sj-rga {version}, not a mistake in the command line. Please report it "
+                         f"to the sj-rga maintainers with the command you ran and the full traceback "
+                         f"({DEBUG_VARIABLE}=1 {prog} ...).\n")
     return EXIT_INTERNAL
 
 
