@@ -58,7 +58,38 @@ def evaluate_poisson(out: Path) -> None:
                out / f"rank{rank}.pt")
 
 
-TASKS = {"train": train_small, "fail": fail_on_rank_one, "evaluate": evaluate_poisson}
+def wrapped_gradients(out: Path) -> None:
+    """Rank 0 alone takes input gradients through SNNClassifier(DistributedDataParallel(model)) with every
+    estimator, while rank 1 does nothing: a classifier that ran DDP's forward (which synchronises buffers
+    across the ranks) would wait for rank 1 forever."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from sj_rga import SNNClassifier
+    from sj_rga.classifier import GRADIENTS
+
+    torch.manual_seed(0)
+    model = models.build("digits_snn", 10)
+    x, y = digits()[0].tensors  # a few steps of (distributed) training, so that every estimator has spikes to follow
+    training.train(model, torch.utils.data.TensorDataset(x, y), training.InputSpec(4),
+                   training.TrainConfig(epochs=1, batch_size=32, progress=False, device="cpu"))
+    wrapped = DistributedDataParallel(model)
+    if not distributed.world().main:
+        return
+    x, y = digits()[1].tensors
+    x, y = x[:8], y[:8]
+    gradients = {}
+    for name in GRADIENTS:
+        pair = []
+        for net in (model, wrapped):
+            xg = x.clone().requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(SNNClassifier(net, 4, gradient=name)(xg), y)
+            pair.append(torch.autograd.grad(loss, xg)[0])
+        gradients[name] = pair
+    torch.save(gradients, out / "wrapped.pt")
+
+
+TASKS = {"train": train_small, "fail": fail_on_rank_one, "evaluate": evaluate_poisson,
+         "wrapped": wrapped_gradients}
 
 if __name__ == "__main__":
     task, folder = sys.argv[1], Path(sys.argv[2])

@@ -225,3 +225,16 @@ def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, pois
     assert (batches / "000000.json").read_text() == first  # finished batches are read, not rerun
     resumed = json.loads((tmp_path / "two" / "results.json").read_text())
     assert _without_times(resumed) == _without_times(one)
+
+
+def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(tmp_path):
+    """SNNClassifier runs the module inside DistributedDataParallel itself (issue 11): on rank 0 alone, in a
+    2-rank job, every estimator's gradient through the wrapper equals the unwrapped model's, with no
+    collective to wait for."""
+    done = torchrun(WORKER, "wrapped", tmp_path, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    gradients = torch.load(tmp_path / "wrapped.pt", weights_only=True)
+    assert len(gradients) == 6
+    for name, (plain, wrapped) in gradients.items():
+        torch.testing.assert_close(wrapped, plain, rtol=0, atol=0, msg=name)
+        assert plain.abs().sum() > 0, name
