@@ -8,8 +8,9 @@ batch 32 (``DIGITS_PRESET``) for ``--clean-epochs`` or ``--at-epochs`` epochs; P
 weights) on the 1437 training digits and scored on the 360 test digits.
 
 Robust accuracy at ε = 0.1 (pixel space [0, 1]) is the per-sample worst case over L∞ PGD with STBP gradients
-and PGD with RGA gradients (``--eval-steps`` steps of 2.5·ε/steps, random start): a sample counts as robust
-only if every attack leaves it correctly classified. The standard error of an accuracy p on n samples is
+and PGD with RGA gradients (``--eval-steps`` steps of 2.5·ε/steps, random start) and, with ``--suite``,
+the evaluation suite ``sj_rga.attacks.AutoAttack`` (its ``fast`` or ``standard`` composition): a sample counts
+as robust only if every attack leaves it correctly classified. The standard error of an accuracy p on n samples is
 sqrt(p·(1 − p)/n) (binomial).
 
 The training times of the final run are one run each on a shared machine; ``--cost`` times one epoch of
@@ -22,7 +23,7 @@ scored on the held-out digits with the same attacks; it prints the table and the
 accuracy; AT: best robust accuracy).
 
     python benchmarks/bench_adv_robustness.py --select [--clean-grid 4 10 20] [--at-grid 10 20 30]
-    python benchmarks/bench_adv_robustness.py --clean-epochs E1 --at-epochs E2 [--at-steps 7]
+    python benchmarks/bench_adv_robustness.py --clean-epochs E1 --at-epochs E2 [--at-steps 7] [--suite standard]
     python benchmarks/bench_adv_robustness.py --cost [--rounds 3]   # one epoch of each, interleaved
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ import os
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Optional
 
 import torch
@@ -64,15 +66,18 @@ def cli_command(kind: str, epochs: int, steps: int, out: str) -> str:
 
 
 def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eval_steps: int,
-               batch_size: int = 120) -> dict[str, float]:
-    """Clean accuracy, robust accuracy under each attack, and the per-sample worst case, as fractions."""
+               suite: str = "none", batch_size: int = 120) -> dict[str, float]:
+    """Clean accuracy, robust accuracy under each attack, and the per-sample worst case, as fractions.
+    ``suite`` (``fast``/``standard``) adds sj_rga.attacks.AutoAttack's suite (seed 0) to the worst case."""
     from sj_rga import SNNClassifier
-    from sj_rga.attacks import PGD
+    from sj_rga.attacks import PGD, AutoAttack
 
     target = SNNClassifier(model, 8, gradient="stbp")
     attacks = {f"PGD-{eval_steps} {g.upper()}": PGD(SNNClassifier(model, 8, gradient=g), EPS, 2.5 * EPS / eval_steps,
                                                     eval_steps, seed=0)
                for g in ("stbp", "rga")}
+    if suite != "none":
+        attacks[f"AutoAttack ({suite})"] = AutoAttack(target, EPS, "Linf", suite, seed=0)
     correct = {"clean": 0, **{name: 0 for name in attacks}, "worst case": 0}
     for start in range(0, len(y), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
@@ -152,9 +157,11 @@ def final(args: argparse.Namespace) -> None:
         commands.append(cli_command(kind, epochs, args.at_steps, f"digits_{kind}.pt"))
         load = _load()
         started = time.perf_counter()
-        model, _ = train_model("digits_snn", "digits", T=8, config=_config(kind, epochs, args.at_steps))
+        checkpoint = None if args.save is None else Path(args.save) / f"digits_{kind}.pt"
+        model, _ = train_model("digits_snn", "digits", T=8, config=_config(kind, epochs, args.at_steps),
+                               checkpoint=checkpoint)
         seconds = time.perf_counter() - started
-        scores = robustness(model, x, y, args.eval_steps)
+        scores = robustness(model, x, y, args.eval_steps, args.suite)
         if not rows:
             print(_header(scores))
         rows.append(_row(f"{label} ({epochs} epochs)", scores, len(y), seconds) + f" load {load} / {_load()}")
@@ -201,6 +208,9 @@ def main() -> None:
     parser.add_argument("--at-epochs", type=int, default=20)
     parser.add_argument("--at-steps", type=int, default=7, help="inner PGD steps K of adversarial training")
     parser.add_argument("--eval-steps", type=int, default=20, help="PGD steps of the robustness evaluation")
+    parser.add_argument("--suite", default="none", choices=("none", "fast", "standard"),
+                        help="add sj_rga.attacks.AutoAttack's suite to the final models' worst case")
+    parser.add_argument("--save", help="folder for the final models' checkpoints")
     args = parser.parse_args()
     print(f"# digits_snn (IF, T = 8), torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {_load()}, command: python {' '.join(sys.argv)}")

@@ -77,8 +77,9 @@ def launched_size() -> int:
 
 
 def backend_for(device: Union[str, torch.device]) -> str:
-    """``nccl`` for CUDA devices, ``gloo`` otherwise."""
-    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+    """``nccl`` for CUDA devices (``cuda``, ``cuda:N``), ``gloo`` otherwise. A malformed name is left to the
+    command's own device check, which names it."""
+    return "nccl" if str(device).split(":")[0] == "cuda" else "gloo"
 
 
 def local_device(device: Union[str, torch.device]) -> torch.device:
@@ -96,10 +97,10 @@ def _terminate(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def session(device: Union[str, torch.device] = "cpu") -> Iterator[World]:
     """Join the torchrun job's process group for the block, with the backend ``device`` needs (gloo on CPUs,
-    nccl on GPUs, where each rank's current device becomes ``cuda:LOCAL_RANK``), and leave it at the end
-    (also after an error). SIGTERM (how torchrun stops the other
-    ranks when one fails) raises ``SystemExit`` inside the block so that clean-up code runs. Outside torchrun,
-    or with a process group already initialised (then it is left to its owner), it yields :func:`world`.
+    nccl on GPUs, where each rank's current device becomes ``cuda:LOCAL_RANK``), and leave it at the end (also
+    after an error). SIGTERM, how torchrun stops the other ranks when one fails, raises ``SystemExit`` inside
+    the block so that clean-up code runs. Outside torchrun, or with a process group already initialised (then
+    it is left to its owner), it yields :func:`world`.
     """
     if launched_size() == 1 or (dist.is_available() and dist.is_initialized()):
         yield world()
