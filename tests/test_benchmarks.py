@@ -1,4 +1,5 @@
 """The benchmark scripts still run (tiny settings; their figures live in benchmarks/RESULTS.md, not here)."""
+import json
 import os
 import subprocess
 import sys
@@ -39,3 +40,27 @@ def test_demo_timing_script_runs_and_adds_up(tmp_path):
     assert sum(1 for label, _ in steps if label.startswith("train digits_snn")) >= 6  # targets and sources
     assert sum(1 for label, _ in steps if label.startswith("attack: ")) >= 7
     assert abs(sum(cpu for _, cpu in steps) - float(rows[-1][2])) < 0.05 * len(steps)  # they add up to the total
+
+
+SUITE_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_suite.py"
+
+
+def _suite_bench(*args: str) -> str:
+    done = subprocess.run([sys.executable, str(SUITE_BENCH), *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_suite_benchmark_selects_on_held_out_data(tmp_path):
+    cache = tmp_path / "select.json"
+    out = _suite_bench("select", "--smoke", "--steps", "2", "--published", "--cache", str(cache))
+    results = json.loads(cache.read_text())
+    assert set(results) == {"IF", "LIF 0.9"} and all(len(r["attacks"]) == 2 for r in results.values())
+    assert "greedy choice" in out and "held-out" in out
+
+
+def test_suite_benchmark_compares_with_the_published_union():
+    out = _suite_bench("compare", "--smoke", "--suite", "fast")
+    rows = [line for line in out.splitlines() if line.startswith("| IF") or line.startswith("| LIF 0.9")]
+    assert len(rows) == 2 and all(len(r.split("|")) == 10 for r in rows)
