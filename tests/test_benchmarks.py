@@ -5,14 +5,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fast_rga.py"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _script(name: str, *args: str, timeout: int = 300, **env: str) -> str:
+    """stdout of ``python benchmarks/<name> args...`` (which must succeed)."""
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **env})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
 
 
 def _run(*args: str) -> str:
-    done = subprocess.run([sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return _script("bench_fast_rga.py", *args, MALLOC_MMAP_THRESHOLD_="131072")
 
 
 def test_fast_rga_benchmark_parts_add_up():
@@ -31,25 +36,16 @@ def test_fast_rga_benchmark_memory_worker():
 
 
 def test_demo_timing_script_runs_and_adds_up(tmp_path):
-    script = BENCH.parent / "time_demo.py"
-    done = subprocess.run([sys.executable, str(script), "--quick", "--cache-dir", str(tmp_path)], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [line.split("|") for line in done.stdout.splitlines() if line.startswith("| ") and "---" not in line]
+    out = _script("time_demo.py", "--quick", "--cache-dir", str(tmp_path), timeout=600, OMP_NUM_THREADS="1")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     steps = [(cells[1].strip(), float(cells[2])) for cells in rows[1:-1]]
     assert sum(1 for label, _ in steps if label.startswith("train digits_snn")) >= 6  # targets and sources
     assert sum(1 for label, _ in steps if label.startswith("attack: ")) >= 7
     assert abs(sum(cpu for _, cpu in steps) - float(rows[-1][2])) < 0.05 * len(steps)  # they add up to the total
 
 
-SUITE_BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_suite.py"
-
-
 def _suite_bench(*args: str) -> str:
-    done = subprocess.run([sys.executable, str(SUITE_BENCH), *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return _script("bench_suite.py", *args, timeout=600, OMP_NUM_THREADS="1")
 
 
 def test_suite_benchmark_selects_on_held_out_data(tmp_path):
@@ -64,3 +60,10 @@ def test_suite_benchmark_compares_with_the_published_union():
     out = _suite_bench("compare", "--smoke", "--suite", "fast")
     rows = [line for line in out.splitlines() if line.startswith("| IF") or line.startswith("| LIF 0.9")]
     assert len(rows) == 2 and all(len(r.split("|")) == 10 for r in rows)
+
+
+def test_suite_benchmark_times_the_suite_on_vgg11():
+    out = _suite_bench("vgg", "--samples", "1", "--rounds", "1", "--suite", "fast")
+    rows = [line.split("|") for line in out.splitlines() if line.startswith("| apgd")]
+    assert [r[2].strip() for r in rows] == ["21", "21"]  # APGD-CE, 20 steps: 21 gradient evaluations each
+    assert "s per sample" in out.splitlines()[-1]
