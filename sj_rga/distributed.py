@@ -97,10 +97,11 @@ def _terminate(signum: int, frame: object) -> None:
 @contextlib.contextmanager
 def session(device: Union[str, torch.device] = "cpu") -> Iterator[World]:
     """Join the torchrun job's process group for the block, with the backend ``device`` needs (gloo on CPUs,
-    nccl on GPUs, where each rank's current device becomes ``cuda:LOCAL_RANK``), and leave it at the end (also
-    after an error). SIGTERM, how torchrun stops the other ranks when one fails, raises ``SystemExit`` inside
-    the block so that clean-up code runs. Outside torchrun, or with a process group already initialised (then
-    it is left to its owner), it yields :func:`world`.
+    nccl on GPUs, where each rank's current device becomes ``cuda:LOCAL_RANK``), and leave it at the end: after
+    a barrier when the block ends normally (a rank that leaves while another still exchanges data can abort in
+    gloo's teardown), at once after an error. SIGTERM, how torchrun stops the other ranks when one fails,
+    raises ``SystemExit`` inside the block so that clean-up code runs. Outside torchrun, or with a process group
+    already initialised (then it is left to its owner), it yields :func:`world`.
     """
     if launched_size() == 1 or (dist.is_available() and dist.is_initialized()):
         yield world()
@@ -117,6 +118,7 @@ def session(device: Union[str, torch.device] = "cpu") -> Iterator[World]:
         dist.init_process_group(backend=backend)
         try:
             yield world()
+            dist.barrier()  # every rank is past its last collective before any rank tears the group down
         finally:
             dist.destroy_process_group()
     finally:

@@ -1,6 +1,7 @@
 """torch.distributed (method §4): 2 CPU processes under torchrun (gloo) give one process's results: the same
 weights after DistributedDataParallel training (BatchNorm on global-batch statistics), the same results files;
 a failing rank ends the job with its error and leaves no results behind."""
+import contextlib
 import json
 import os
 import subprocess
@@ -238,3 +239,22 @@ def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(tmp_path
     for name, (plain, wrapped) in gradients.items():
         torch.testing.assert_close(wrapped, plain, rtol=0, atol=0, msg=name)
         assert plain.abs().sum() > 0, name
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_session_waits_for_every_rank_before_teardown_unless_the_block_failed(monkeypatch, fails):
+    """A normal end: a barrier, then the group is destroyed (no rank tears gloo down while another still
+    exchanges data). An error: destroyed at once (waiting would hang on the rank that failed)."""
+    calls = []
+    monkeypatch.setattr(distributed, "launched_size", lambda: 2)
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend: calls.append(f"init {backend}"))
+    monkeypatch.setattr(dist, "barrier", lambda: calls.append("barrier"))
+    monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
+    monkeypatch.setattr(distributed, "world", lambda: distributed.World())
+    with pytest.raises(RuntimeError) if fails else contextlib.nullcontext():
+        with distributed.session("cpu"):
+            calls.append("work")
+            if fails:
+                raise RuntimeError("rank failed")
+    assert calls == (["init gloo", "work", "destroy"] if fails else ["init gloo", "work", "barrier", "destroy"])
