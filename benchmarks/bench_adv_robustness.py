@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
-import os
 import sys
 import time
 from dataclasses import replace
@@ -39,12 +38,9 @@ from pathlib import Path
 from typing import Optional
 
 import torch
+from machine import load
 
 EPS = 0.1
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def _adversarial(kind: str, steps: int):
@@ -135,7 +131,7 @@ def select(args: argparse.Namespace) -> None:
                 print(_header(scores))
                 header_done = True
             label = "clean" if kind == "clean" else f"PGD-AT RGA, K = {args.at_steps}"
-            print(_row(f"{label}, {epochs} epochs", scores, len(yh), seconds) + f" load {_load()}", flush=True)
+            print(_row(f"{label}, {epochs} epochs", scores, len(yh), seconds) + f" load {load()}", flush=True)
             score = scores["clean" if kind == "clean" else "worst case"]
             if best is None or score > best[0]:  # ties go to the shorter schedule
                 best = (score, epochs)
@@ -155,7 +151,7 @@ def final(args: argparse.Namespace) -> None:
                         ("stbp", "PGD-AT, STBP inner gradient")):
         epochs = args.clean_epochs if kind == "clean" else args.at_epochs
         commands.append(cli_command(kind, epochs, args.at_steps, f"digits_{kind}.pt"))
-        load = _load()
+        before = load()
         started = time.perf_counter()
         checkpoint = None if args.save is None else Path(args.save) / f"digits_{kind}.pt"
         model, _ = train_model("digits_snn", "digits", T=8, config=_config(kind, epochs, args.at_steps),
@@ -164,7 +160,7 @@ def final(args: argparse.Namespace) -> None:
         scores = robustness(model, x, y, args.eval_steps, args.suite)
         if not rows:
             print(_header(scores))
-        rows.append(_row(f"{label} ({epochs} epochs)", scores, len(y), seconds) + f" load {load} / {_load()}")
+        rows.append(_row(f"{label} ({epochs} epochs)", scores, len(y), seconds) + f" load {before} / {load()}")
         print(rows[-1], flush=True)
     print("\nThe same models from the command line (identical weights):")
     for command in commands:
@@ -188,7 +184,7 @@ def cost(args: argparse.Namespace) -> None:
             train(model, train_set, InputSpec(8), _config(kind, 1, args.at_steps, args.max_batches))
             times[label].append(time.perf_counter() - started)
     print(f"# one epoch of {len(train_set)} training digits, batch 32, K = {args.at_steps}; "
-          f"{args.rounds} interleaved rounds, load after {_load()}\n")
+          f"{args.rounds} interleaved rounds, load after {load()}\n")
     print("| model | epoch min (s) | epoch median (s) | x PGD-AT with STBP |\n|---|---|---|---|")
     stbp = min(times["PGD-AT, STBP inner gradient"])
     for label, seconds in times.items():
@@ -213,7 +209,7 @@ def main() -> None:
     parser.add_argument("--save", help="folder for the final models' checkpoints")
     args = parser.parse_args()
     print(f"# digits_snn (IF, T = 8), torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {_load()}, command: python {' '.join(sys.argv)}")
+          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load {load()}, command: python {' '.join(sys.argv)}")
     if args.select:
         select(args)
     elif args.cost:

@@ -24,30 +24,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
-import os
-import platform
 import statistics
 import sys
 import time
 from typing import Callable
 
 import torch
+from machine import describe, load
 
 METHODS = ("clean step", "AT step, STBP inner", "AT step, RGA inner", "inner only, STBP", "inner only, RGA")
-
-
-def _load() -> str:
-    return " ".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def _machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
 
 
 def _runs(T: int, batch: int, K: int) -> dict[str, Callable[[], None]]:
@@ -110,7 +95,7 @@ def main() -> None:
     parser.add_argument("--K", type=int, default=3, help="inner PGD steps")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds per T")
     args = parser.parse_args()
-    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on cpu: {_machine()}")
+    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on cpu: {describe()}")
     print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, "
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}, command: python {' '.join(sys.argv)}")
     print(f"# PGD-AT, ε = 8/255, K = {args.K} steps of 2.5·ε/K; minimum and median of {args.rounds} interleaved "
@@ -119,9 +104,9 @@ def main() -> None:
           "CPU x AT step with STBP inner | load before / after |")
     print("|---|---|---|---|---|---|---|---|")
     for T in args.steps:
-        before = _load()
+        before = load()
         wall, cpu = time_methods(T, args.batch, args.K, args.rounds)
-        after = _load()
+        after = load()
         best = {method: min(t) for method, t in wall.items()}
         best_cpu = {method: min(t) for method, t in cpu.items()}
         for method in METHODS:

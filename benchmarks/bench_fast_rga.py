@@ -36,7 +36,6 @@ import argparse
 import datetime
 import importlib.metadata
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,7 @@ import time
 from typing import Callable, Optional
 
 import torch
+from machine import describe
 
 METHODS = ("forward", "bptt", "rga layer", "rga fast")
 GRADIENT_OPTIONS = {"forward": dict(gradient="stbp"), "bptt": dict(gradient="stbp"),
@@ -237,18 +237,6 @@ def _peak_in_subprocess(method: str, T: int, args: argparse.Namespace) -> int:
     return int(done.stdout.strip().splitlines()[-1])
 
 
-def _machine(device: str) -> str:
-    if device == "cuda":
-        return torch.cuda.get_device_name(0)
-    model = platform.processor() or "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -267,7 +255,7 @@ def main() -> None:
         return
     if args.quick:
         args.steps, args.rounds = [8], 2
-    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on {args.device}: {_machine(args.device)}")
+    print(f"# VGG-11 (3x32x32, batch {args.batch}, float32) on {args.device}: {describe(args.device)}")
     print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, "
           f"{datetime.datetime.now():%Y-%m-%d %H:%M}, "
           f"command: python {' '.join(sys.argv)}\n")

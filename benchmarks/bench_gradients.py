@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import importlib.metadata
-import os
-import platform
 import random
 import statistics
 import sys
@@ -34,6 +32,7 @@ import time
 from typing import Callable
 
 import torch
+from machine import describe, load
 
 #: (label, gradient, rga_path) of every method, in the order of the table.
 METHODS: tuple[tuple[str, str, str], ...] = (
@@ -85,22 +84,6 @@ def time_methods(steps: dict[str, Callable[[], None]], rounds: int, device: torc
     return times
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(0)
-    model = platform.processor() or "unknown CPU"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return f"{model}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}"
-
-
-def _load() -> str:
-    return ", ".join(f"{v:.2f}" for v in os.getloadavg())
-
-
 def report(times: dict[str, list[tuple[float, float]]]) -> list[str]:
     """The markdown table and the targets' verdicts (on both minima)."""
     wall = {label: min(w for w, _ in values) for label, values in times.items()}
@@ -132,13 +115,13 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, default=32, help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = torch.device(args.device)
-    load_before = _load()
+    load_before = load()
     steps = gradient_steps(args.T, args.batch, device, args.image_size)
     times = time_methods(steps, args.rounds, device)
     print(f"# VGG-11 (3x{args.image_size}x{args.image_size}, batch {args.batch}, T = {args.T}, float32) on "
-          f"{args.device}: {_machine(device)}")
+          f"{args.device}: {describe(device.type)}")
     print(f"# torch {torch.__version__}, spikingjelly {importlib.metadata.version('spikingjelly')}, "
-          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load average {load_before} before, {_load()} after, "
+          f"{datetime.datetime.now():%Y-%m-%d %H:%M}, load average {load_before} before, {load()} after, "
           f"command: python {' '.join(sys.argv)}\n")
     print("\n".join(report(times)))
 

@@ -32,14 +32,13 @@ import argparse
 import datetime
 import json
 import math
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
 
 import torch
+from machine import describe, load
 
 from sj_rga import SNNClassifier
 from sj_rga.attacks import APGD, FGSM, PGD, SAPGD, SUITES, AutoAttack, SuiteAttack
@@ -161,10 +160,7 @@ def _clean_correct(target: SNNClassifier, x: torch.Tensor, y: torch.Tensor):
 
 
 def _machine() -> str:
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",) * 3
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, torch threads "
-            f"{torch.get_num_threads()}, torch {torch.__version__}, load average {load[0]:.2f} {load[1]:.2f} "
-            f"{load[2]:.2f}, {datetime.datetime.now():%Y-%m-%d %H:%M}")
+    return f"{describe()}, torch {torch.__version__}, load average {load()}, {datetime.datetime.now():%Y-%m-%d %H:%M}"
 
 
 def _se(p: float, n: int) -> float:

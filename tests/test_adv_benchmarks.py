@@ -1,17 +1,5 @@
 """The adversarial training benchmark scripts still run (tiny settings; their figures live in benchmarks/RESULTS.md)."""
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _run(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+from benchmark_scripts import run_script
 
 
 def _table(out: str) -> dict[str, list[str]]:
@@ -20,13 +8,13 @@ def _table(out: str) -> dict[str, list[str]]:
 
 
 def test_adversarial_step_cost_benchmark_runs():
-    rows = _table(_run("bench_adv_training.py", "--steps", "1", "--batch", "2", "--K", "1", "--rounds", "1"))
+    rows = _table(run_script("bench_adv_training.py", "--steps", "1", "--batch", "2", "--K", "1", "--rounds", "1"))
     assert set(rows) == {"clean step", "AT step, STBP inner", "AT step, RGA inner", "inner only, STBP",
                          "inner only, RGA"}
     assert all(float(cells[0]) > 0 for cells in rows.values()) and rows["AT step, STBP inner"][3:5] == ["1.00", "1.00"]
 
 
 def test_adversarial_robustness_cost_mode_runs():
-    out = _run("bench_adv_robustness.py", "--cost", "--rounds", "1", "--at-steps", "1", "--max-batches", "2")
+    out = run_script("bench_adv_robustness.py", "--cost", "--rounds", "1", "--at-steps", "1", "--max-batches", "2")
     rows = {line.split("|")[1].strip(): line.split("|")[2:] for line in out.splitlines() if line.startswith("| ")}
     assert {"clean training", "PGD-AT, RGA inner gradient", "PGD-AT, STBP inner gradient"} <= set(rows)

@@ -1,23 +1,11 @@
 """The benchmark scripts still run (tiny settings; their figures live in benchmarks/RESULTS.md, not here)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _script(name: str, *args: str, timeout: int = 300, **env: str) -> str:
-    """stdout of ``python benchmarks/<name> args...`` (which must succeed)."""
-    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **env})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+from benchmark_scripts import run_script
 
 
 def _run(*args: str) -> str:
-    return _script("bench_fast_rga.py", *args, MALLOC_MMAP_THRESHOLD_="131072")
+    return run_script("bench_fast_rga.py", *args, timeout=300, MALLOC_MMAP_THRESHOLD_="131072")
 
 
 def test_fast_rga_benchmark_parts_add_up():
@@ -36,7 +24,7 @@ def test_fast_rga_benchmark_memory_worker():
 
 
 def test_demo_timing_script_runs_and_adds_up(tmp_path):
-    out = _script("time_demo.py", "--quick", "--cache-dir", str(tmp_path), timeout=600, OMP_NUM_THREADS="1")
+    out = run_script("time_demo.py", "--quick", "--cache-dir", str(tmp_path))
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     steps = [(cells[1].strip(), float(cells[2])) for cells in rows[1:-1]]
     assert sum(1 for label, _ in steps if label.startswith("train digits_snn")) >= 6  # targets and sources
@@ -44,26 +32,22 @@ def test_demo_timing_script_runs_and_adds_up(tmp_path):
     assert abs(sum(cpu for _, cpu in steps) - float(rows[-1][2])) < 0.05 * len(steps)  # they add up to the total
 
 
-def _suite_bench(*args: str) -> str:
-    return _script("bench_suite.py", *args, timeout=600, OMP_NUM_THREADS="1")
-
-
 def test_suite_benchmark_selects_on_held_out_data(tmp_path):
     cache = tmp_path / "select.json"
-    out = _suite_bench("select", "--smoke", "--steps", "2", "--published", "--cache", str(cache))
+    out = run_script("bench_suite.py", "select", "--smoke", "--steps", "2", "--published", "--cache", str(cache))
     results = json.loads(cache.read_text())
     assert set(results) == {"IF", "LIF 0.9"} and all(len(r["attacks"]) == 2 for r in results.values())
     assert "greedy choice" in out and "held-out" in out
 
 
 def test_suite_benchmark_compares_with_the_published_union():
-    out = _suite_bench("compare", "--smoke", "--suite", "fast")
+    out = run_script("bench_suite.py", "compare", "--smoke", "--suite", "fast")
     rows = [line for line in out.splitlines() if line.startswith("| IF") or line.startswith("| LIF 0.9")]
     assert len(rows) == 2 and all(len(r.split("|")) == 10 for r in rows)
 
 
 def test_suite_benchmark_times_the_suite_on_vgg11():
-    out = _suite_bench("vgg", "--samples", "1", "--rounds", "1", "--suite", "fast")
+    out = run_script("bench_suite.py", "vgg", "--samples", "1", "--rounds", "1", "--suite", "fast")
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| apgd")]
     assert [r[2].strip() for r in rows] == ["21", "21"]  # APGD-CE, 20 steps: 21 gradient evaluations each
     assert "s per sample" in out.splitlines()[-1]

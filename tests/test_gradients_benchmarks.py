@@ -1,24 +1,13 @@
 """The estimators' benchmark scripts still run (tiny settings; their figures live in benchmarks/RESULTS.md)."""
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+
+from benchmark_scripts import run_script
 
 from sj_rga.experiment import GRADIENTS
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-
-
-def _run(script: str, *args: str) -> str:
-    done = subprocess.run([sys.executable, str(BENCHMARKS / script), *args], capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
 
 def test_time_per_gradient_table():
-    out = _run("bench_gradients.py", "--T", "1", "--batch", "1", "--rounds", "1", "--image-size", "8")
+    out = run_script("bench_gradients.py", "--T", "1", "--batch", "1", "--rounds", "1", "--image-size", "8")
     rows = {line.split("|")[1].strip(): [float(c) for c in line.split("|")[2:9]] for line in out.splitlines()
             if line.startswith("| ") and line.split("|")[2].strip()[:1].isdigit()}
     assert list(rows) == ["stbp", "rga fast", "bptr fast", "hart fast", "rga layer", "bptr layer", "hart layer",
@@ -30,7 +19,7 @@ def test_time_per_gradient_table():
 
 def test_asr_smoke_run_records_every_estimator_and_the_tuned_values(tmp_path):
     path = tmp_path / "asr.json"
-    out = _run("bench_gradient_asr.py", "--quick", "--lam", "1.0", "--json", str(path))
+    out = run_script("bench_gradient_asr.py", "--quick", "--lam", "1.0", "--json", str(path))
     assert "| black-box FGSM ε=0.15 |" in out
     (result,) = json.loads(path.read_text())["results"]
     assert len(result["rows"]) == 5
