@@ -14,16 +14,20 @@ from sj_rga.adversarial import AdversarialConfig
 from sj_rga.data import digits
 
 
-def train_small(out: Path) -> None:
+def small_training() -> tuple[torch.nn.Module, training.TrainResult]:
     """PGD-AT (STBP inner gradient) on 33 digits in global batches of 16: the last global batch has one sample,
-    so one rank's part of it is empty."""
+    so one rank's part of it is empty. In one process or in each rank of a job."""
     torch.manual_seed(0)
     model = models.build("digits_snn", 10)
     x, y = digits()[0].tensors
     data = torch.utils.data.TensorDataset(x[:33], y[:33])
     config = training.TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False, device="cpu",
                                   adversarial=AdversarialConfig("pgd", eps=0.1, steps=2, gradient="stbp"))
-    result = training.train(model, data, training.InputSpec(4), config, test_set=data)
+    return model, training.train(model, data, training.InputSpec(4), config, test_set=data)
+
+
+def train_small(out: Path) -> None:
+    model, result = small_training()
     if distributed.world().main:
         torch.save({"state_dict": model.state_dict(), "history": result.history, "accuracy": result.accuracy},
                    out / "train.pt")

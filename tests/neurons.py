@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from spikingjelly.activation_based import neuron, surrogate
 
+import sj_rga
+
 KINDS = ["if", "lif_decay", "lif_nodecay", "plif_decay", "plif_nodecay"]
 
 
@@ -24,3 +26,21 @@ def make_neuron(kind: str, sg, v_reset=0.0, v_threshold=1.0, detach_reset=False,
 
 def stock_surrogate():
     return surrogate.ATan()
+
+
+class DoubledIF(neuron.BaseNode):
+    """A neuron class sj_rga does not know (tests register it and remove it again): IF dynamics with a
+    doubled input, H[t] = V[t-1] + 2·X[t], hard reset to 0 at threshold 1."""
+
+    def __init__(self):
+        super().__init__(v_threshold=1.0, v_reset=0.0, surrogate_function=stock_surrogate(), step_mode="m",
+                         **({"backend": "torch"} if sj_rga._compat.LEGACY else {}))
+
+    def neuronal_charge(self, x):
+        self.v = self.v + 2 * x
+
+    if not sj_rga._compat.LEGACY:
+        def single_step_functional_forward(self, inputs, states, **kwargs):
+            v = states[0] + 2 * inputs[0]
+            spike = self.surrogate_function(v - self.v_threshold)
+            return (spike,), ((1 - spike) * v,)

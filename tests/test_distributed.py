@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from distributed_worker import small_training
 from spikingjelly.activation_based import layer
 
-from sj_rga import distributed, models, training
-from sj_rga.adversarial import AdversarialConfig
+from sj_rga import distributed, training
 from sj_rga.data import digits
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -109,13 +109,7 @@ def test_library_training_with_an_empty_part_gives_one_process_weights(tmp_path)
     done = torchrun(WORKER, "train", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     got = torch.load(tmp_path / "train.pt", weights_only=True)
-    torch.manual_seed(0)
-    model = models.build("digits_snn", 10)
-    x, y = digits()[0].tensors
-    data = torch.utils.data.TensorDataset(x[:33], y[:33])
-    config = training.TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False, device="cpu",
-                                  adversarial=AdversarialConfig("pgd", eps=0.1, steps=2, gradient="stbp"))
-    result = training.train(model, data, training.InputSpec(4), config, test_set=data)
+    model, result = small_training()
     assert_same_weights(model.state_dict(), got["state_dict"])
     assert got["accuracy"] == result.accuracy
     for mine, theirs in zip(result.history, got["history"]):

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from lively import lively
 from spikingjelly.activation_based import functional, layer, neuron
 
 import sj_rga.gradients.time_uniform
@@ -20,22 +21,6 @@ NEURONS = {
     "lif_no_decay_input": (neuron.LIFNode, dict(tau=2.0, decay_input=False, v_reset=0.0)),
     "plif": (neuron.ParametricLIFNode, dict(init_tau=2.0, v_reset=None)),
 }
-
-
-def _lively(model: nn.Module) -> nn.Module:
-    """Float64, with BatchNorm statistics and linear weights that keep every layer firing at random init
-    (so that every layer's slope g(Ī) takes part in the gradient)."""
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
-                m.running_var.uniform_(0.5, 1.5, generator=gen)
-                m.weight.uniform_(0.8, 1.6, generator=gen)
-                m.bias.uniform_(0.1, 0.6, generator=gen)
-            elif isinstance(m, nn.Linear):
-                m.weight.mul_(4.0)
-    return model.double()
 
 
 def _logits_and_grad(clf: SNNClassifier, x: torch.Tensor, y: torch.Tensor):
@@ -83,7 +68,7 @@ def _images(batch=2, channels=3, size=8):
 def test_reference_models_direct_input(monkeypatch, name):
     build = {"digits_snn": lambda: digits_snn(10), "vgg11": lambda: vgg11(10, image_size=8),
              "resnet17": lambda: resnet17(10, image_size=8)}[name]
-    model = _lively(build())
+    model = lively(build())
     x, y = _images(channels=1 if name == "digits_snn" else 3)
     _assert_fast_equals_layer(monkeypatch, model, 4, x, y, mean=0.4, std=0.3)
 
@@ -91,20 +76,20 @@ def test_reference_models_direct_input(monkeypatch, name):
 @pytest.mark.parametrize("kind", list(NEURONS))
 def test_neuron_kinds_direct_and_poisson(monkeypatch, kind):
     cls, kwargs = NEURONS[kind]
-    model = _lively(digits_snn(10, cls, **kwargs))
+    model = lively(digits_snn(10, cls, **kwargs))
     x, y = _images(batch=3, channels=1)
     _assert_fast_equals_layer(monkeypatch, model, 6, x, y)
     _assert_fast_equals_layer(monkeypatch, model, 6, x, y, encoding="poisson", seed=3, eot=2)
 
 
 def test_explicit_rga_parameters(monkeypatch):
-    model = _lively(digits_snn(10, neuron.LIFNode, tau=2.0))
+    model = lively(digits_snn(10, neuron.LIFNode, tau=2.0))
     x, y = _images(channels=1)
     _assert_fast_equals_layer(monkeypatch, model, 5, x, y, gradient=RGA(lam=0.9, beta=1.5, gamma=0.1))
 
 
 def test_frames_gradient_per_frame(monkeypatch):
-    model = _lively(dvs_vgg(10, image_size=16))
+    model = lively(dvs_vgg(10, image_size=16))
     frames = torch.randint(0, 4, (2, 4, 2, 16, 16)).double()
     _, grad = _assert_fast_equals_layer(monkeypatch, model, 4, frames, torch.tensor([1, 2]),
                                         encoding="frames", bounds=(0.0, None))
@@ -112,7 +97,7 @@ def test_frames_gradient_per_frame(monkeypatch):
 
 
 def test_time_extension(monkeypatch):
-    model = _lively(digits_snn(10))
+    model = lively(digits_snn(10))
     x, y = _images(channels=1)
     calls = _fast_calls(monkeypatch)
     extended = SNNClassifier(model, 4).with_time_steps(8)
@@ -130,7 +115,7 @@ def _sew(cnf: str, pool: str) -> nn.Module:
     model = zoo_model("sew_resnet18", 10, neuron.IFNode, zoo_kwargs={"cnf": cnf}, v_reset=None)
     if pool == "avg":
         model.maxpool = layer.AvgPool2d(3, 2, 1, step_mode="m")
-    return _lively(model)
+    return lively(model)
 
 
 def test_sew_resnet_add_connection(monkeypatch):
@@ -204,7 +189,7 @@ class Residual(nn.Module):
 
 
 def _small_net(middle: nn.Module) -> nn.Module:
-    return _lively(nn.Sequential(layer.Conv2d(1, 4, 3, padding=1, step_mode="m"), layer.BatchNorm2d(4, step_mode="m"),
+    return lively(nn.Sequential(layer.Conv2d(1, 4, 3, padding=1, step_mode="m"), layer.BatchNorm2d(4, step_mode="m"),
                                  neuron.IFNode(step_mode="m"), middle, layer.Flatten(step_mode="m"),
                                  layer.Linear(4 * 64, 10, step_mode="m")))
 
@@ -263,7 +248,7 @@ def test_a_wrong_declaration_is_caught_at_run_time():
 
 
 def test_parameter_gradients_agree():
-    model = _lively(digits_snn(10, neuron.LIFNode, tau=2.0))
+    model = lively(digits_snn(10, neuron.LIFNode, tau=2.0))
     x, y = _images(channels=1)
     grads = []
     for path in ("fast", "layer"):

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from gradient_reference import ReferenceASSG
+from lively import lively
 from spikingjelly.activation_based import functional, layer, neuron
-from test_gradients_reference import lively
 
 import sj_rga
 from sj_rga import SNNClassifier
@@ -18,7 +18,7 @@ from sj_rga.experiment import GRADIENTS
 from sj_rga.gradients import ASSG, BPTR, HART, PDSG, RGA, STBP, estimator, gradient_mode
 from sj_rga.models import build, digits_snn
 
-from neurons import stock_surrogate
+from neurons import DoubledIF, stock_surrogate
 
 NAMES = ("stbp", "rga", "bptr", "hart", "pdsg", "assg")
 
@@ -318,23 +318,6 @@ def test_dataparallel_copies_take_the_estimator_or_refuse(name):
 
 
 # -- gradient_mode and neurons sj_rga does not know ------------------------------------------------------
-
-class DoubledIF(neuron.BaseNode):
-    """A neuron class sj_rga does not know: IF dynamics with a doubled input."""
-
-    def __init__(self):
-        super().__init__(v_threshold=1.0, v_reset=0.0, surrogate_function=stock_surrogate(), step_mode="m",
-                         **({"backend": "torch"} if sj_rga._compat.LEGACY else {}))
-
-    def neuronal_charge(self, x):
-        self.v = self.v + 2 * x
-
-    if not sj_rga._compat.LEGACY:
-        def single_step_functional_forward(self, inputs, states, **kwargs):
-            v = states[0] + 2 * inputs[0]
-            spike = self.surrogate_function(v - self.v_threshold)
-            return (spike,), ((1 - spike) * v,)
-
 
 def test_bptr_takes_any_neuron_the_potential_based_ones_refuse_clearly():
     net = nn.Sequential(layer.Linear(3, 5), DoubledIF(), layer.Linear(5, 2))

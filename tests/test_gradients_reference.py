@@ -3,9 +3,9 @@
 Poisson and frame input; the fast path and the per-layer backward both; the logits are the stock ones."""
 import pytest
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from gradient_reference import ReferenceASSG, ReferenceBPTR, ReferenceHART, ReferencePDSG
+from lively import lively
 
 from sj_rga import SNNClassifier
 from sj_rga.gradients import ASSG, BPTR, HART, PDSG, RGA
@@ -33,21 +33,6 @@ ESTIMATORS = {
     "assg": (ASSG(A=0.45, relax=1.2, beta1=0.8, beta2=0.7),
              lambda model: ReferenceASSG(model, A=0.45, relax=1.2, beta1=0.8, beta2=0.7), 3),
 }
-
-
-def lively(model: nn.Module) -> nn.Module:
-    """Float64, with BatchNorm statistics and linear weights that keep every layer firing at random init."""
-    gen = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-0.2, 0.2, generator=gen)
-                m.running_var.uniform_(0.5, 1.5, generator=gen)
-                m.weight.uniform_(0.8, 1.6, generator=gen)
-                m.bias.uniform_(0.1, 0.6, generator=gen)
-            elif isinstance(m, nn.Linear):
-                m.weight.mul_(4.0)
-    return model.double()
 
 
 def batches(encoding: str, channels: int, size: int, count: int) -> list[torch.Tensor]:

@@ -10,7 +10,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 import sj_rga
 from sj_rga import RGA, NeuronMapping, neuron_mapping, rate_mode, register_neuron
 
-from neurons import make_neuron, stock_surrogate
+from neurons import DoubledIF, make_neuron, stock_surrogate
 from rga_reference import table_mapping
 
 
@@ -141,32 +141,15 @@ def test_paper_neuron_equals_lif_without_input_decay():
     assert torch.allclose(node(x), torch.stack(spikes))
 
 
-class CustomNode(neuron.BaseNode):
-    """A neuron the package does not know: IF dynamics with a doubled input."""
-
-    def __init__(self):
-        super().__init__(v_threshold=1.0, v_reset=0.0, surrogate_function=stock_surrogate(), step_mode="m",
-                         **({"backend": "torch"} if sj_rga._compat.LEGACY else {}))
-
-    def neuronal_charge(self, x):
-        self.v = self.v + 2 * x
-
-    if not sj_rga._compat.LEGACY:
-        def single_step_functional_forward(self, inputs, states, **kwargs):
-            v = states[0] + 2 * inputs[0]
-            spike = self.surrogate_function(v - self.v_threshold)
-            return (spike,), ((1 - spike) * v,)
-
-
 def test_unknown_neuron_raises_clear_error_then_registers():
-    net = nn.Sequential(layer.Linear(3, 4), CustomNode())
+    net = nn.Sequential(layer.Linear(3, 4), DoubledIF())
     functional.set_step_mode(net, "m")
     before = snapshot(net)
-    with pytest.raises(ValueError, match="CustomNode.*register_neuron"):
+    with pytest.raises(ValueError, match="DoubledIF.*register_neuron"):
         with rate_mode(net):
             pass
     _same(before, snapshot(net))
-    register_neuron(CustomNode, lambda node: NeuronMapping(lam=1.0, theta=1.0, input_gain=2.0))
+    register_neuron(DoubledIF, lambda node: NeuronMapping(lam=1.0, theta=1.0, input_gain=2.0))
     try:
         x = torch.rand(5, 2, 3, requires_grad=True)
         with rate_mode(net):
@@ -181,7 +164,7 @@ def test_unknown_neuron_raises_clear_error_then_registers():
         torch.testing.assert_close(x.grad, expected)
         _same(before, snapshot(net))
     finally:
-        sj_rga.mapping._REGISTRY.pop(CustomNode)
+        sj_rga.mapping._REGISTRY.pop(DoubledIF)
 
 
 @pytest.mark.parametrize("bad", [torch.ones(4, 3, dtype=torch.int64), torch.full((4, 3), math.nan),
