@@ -100,9 +100,7 @@ class APGDT(APGD):
         self.target_classes = check_count(target_classes, "target_classes")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        for member in self.ensemble:
-            member.restart()
-        generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        generator = self.begin(x)
         with torch.no_grad():
             clean = self.classifier(x)
         if clean.shape[1] < 4:

@@ -16,8 +16,9 @@ import torch
 
 from ..classifier import SNNClassifier
 from .apgd import APGD, APGDT
+from .ball import check_norm, l2_norm
 from .base import Attack, check_eps
-from .iterative import check_count, check_norm, check_seed, l2_norm
+from .iterative import check_count, check_seed
 from .sapgd import SAPGD
 
 OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd")

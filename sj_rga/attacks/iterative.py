@@ -14,18 +14,9 @@ from typing import Optional, Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, mean_abs, per_sample
 from .base import Attack, check_eps, check_steps
 from .losses import LOSSES, cross_entropy, dlr, targeted_dlr
-
-NORMS = ("Linf", "L2")
-#: Floor of the per-sample normalisers, so that a zero gradient gives a zero step instead of NaN.
-TINY = 1e-12
-
-
-def check_norm(norm: object) -> str:
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-    return str(norm)
 
 
 def check_seed(seed: object) -> int:
@@ -53,20 +44,6 @@ def halving_points(steps: int) -> list[int]:
         interval = max(interval - shrink, floor)
         point += interval
     return points
-
-
-def _per_sample(t: torch.Tensor) -> tuple[int, ...]:
-    return (t.shape[0],) + (1,) * (t.dim() - 1)
-
-
-def l2_norm(t: torch.Tensor) -> torch.Tensor:
-    """‖t_b‖₂ per sample, shaped to broadcast against ``t``."""
-    return t.flatten(1).norm(dim=1).reshape(_per_sample(t))
-
-
-def mean_abs(t: torch.Tensor) -> torch.Tensor:
-    """mean |t_b| per sample, shaped to broadcast against ``t``."""
-    return t.flatten(1).abs().mean(dim=1).reshape(_per_sample(t))
 
 
 @dataclass
@@ -139,23 +116,18 @@ class IterativeAttack(Attack):
         """Onto the ε-ball around ``x`` (clamp for L∞, rescale for L2), then the classifier's bounds.
         Clipping to the bounds moves every coordinate towards ``x`` (which lies inside them), so the
         result stays inside the ball."""
-        delta = x_adv - x
-        if self.norm == "Linf":
-            delta = delta.clamp(-self.eps, self.eps)
-        else:
-            delta = delta * (self.eps / l2_norm(delta).clamp_min(TINY)).clamp(max=1.0)
-        return self.clip_to_bounds(x + delta)
+        return self.clip_to_bounds(into_ball(x, x_adv, self.eps, self.norm))
 
     def direction(self, grad: torch.Tensor) -> torch.Tensor:
         """Steepest ascent direction of unit norm: sign(∇) for L∞, ∇/‖∇‖₂ per sample for L2."""
-        return grad.sign() if self.norm == "Linf" else grad / l2_norm(grad).clamp_min(TINY)
+        return ascent_direction(grad, self.norm)
 
     def random_start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A point on the surface of the ε-ball, projected onto the bounds (Croce & Hein's start):
         L∞: ε·u/max|u| with u uniform in [−1, 1]; L2: ε·n/‖n‖₂ with n standard normal."""
         if self.norm == "Linf":
             u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
-            delta = u / u.flatten(1).abs().amax(1).reshape(_per_sample(x)).clamp_min(TINY)
+            delta = u / u.flatten(1).abs().amax(1).reshape(per_sample(x)).clamp_min(TINY)
         else:
             n = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
             delta = n / l2_norm(n).clamp_min(TINY)
@@ -187,10 +159,15 @@ class IterativeAttack(Attack):
         return logits, loss, grad
 
     # -- the attack ---------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        for member in self.ensemble:  # Attack.__call__ restarts the classifier itself
+    def begin(self, x: torch.Tensor) -> torch.Generator:
+        """Start a call: restart the ensemble's classifiers (``Attack.__call__`` restarts the classifier) and
+        return the call's random generator, seeded with ``seed``."""
+        for member in self.ensemble:
             member.restart()
-        generator = torch.Generator(device=x.device).manual_seed(self.seed)
+        return torch.Generator(device=x.device).manual_seed(self.seed)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        generator = self.begin(x)
         x_adv, broken = self.restarted(x, self.objective(x, y), generator)
         self.last_broken = broken
         return x_adv

@@ -6,13 +6,8 @@ from typing import Optional
 import torch
 
 from ..classifier import SNNClassifier
+from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, per_sample
 from .base import Attack, check_eps, check_steps
-
-NORMS = ("Linf", "L2")
-
-
-def _per_sample_norm(t: torch.Tensor) -> torch.Tensor:
-    return t.flatten(1).norm(dim=1).clamp_min(1e-12).reshape(-1, *([1] * (t.dim() - 1)))
 
 
 class PGD(Attack):
@@ -32,34 +27,26 @@ class PGD(Attack):
         self.eps, self.alpha, self.steps = check_eps(eps), check_eps(alpha, "alpha"), check_steps(steps)
         if self.alpha == 0 and self.eps > 0:
             raise ValueError("alpha (the step size) must be > 0")
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if not isinstance(random_start, bool):
             raise TypeError(f"random_start must be True or False, got {random_start!r}")
-        self.norm, self.random_start, self.seed = norm, random_start, seed
+        self.norm, self.random_start, self.seed = check_norm(norm), random_start, seed
 
     def _random_delta(self, x: torch.Tensor) -> torch.Tensor:
         gen = None if self.seed is None else torch.Generator(device=x.device).manual_seed(self.seed)
         if self.norm == "Linf":
             return (torch.rand(x.shape, generator=gen, device=x.device, dtype=x.dtype) * 2 - 1) * self.eps
         direction = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-        uniform = torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), generator=gen, device=x.device, dtype=x.dtype)
+        uniform = torch.rand(per_sample(x), generator=gen, device=x.device, dtype=x.dtype)
         radius = uniform ** (1.0 / x[0].numel())  # P(radius <= r) = r^d: uniform in the ball's volume
-        return direction / _per_sample_norm(direction) * radius * self.eps
+        return direction / l2_norm(direction).clamp_min(TINY) * radius * self.eps
 
     def project(self, x: torch.Tensor, x_adv: torch.Tensor) -> torch.Tensor:
         """Back into the ε-ball around ``x`` and the bounds."""
-        delta = x_adv - x
-        if self.norm == "Linf":
-            delta = delta.clamp(-self.eps, self.eps)
-        else:
-            delta = delta * (self.eps / _per_sample_norm(delta)).clamp(max=1.0)
-        return self.clip_to_bounds(x + delta)
+        return self.clip_to_bounds(into_ball(x, x_adv, self.eps, self.norm))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x_adv = self.project(x, x + self._random_delta(x)) if self.random_start else x.clone()
         for _ in range(self.steps):
             grad = self.input_gradient(x_adv, y)
-            step = grad.sign() if self.norm == "Linf" else grad / _per_sample_norm(grad)
-            x_adv = self.project(x, x_adv + self.alpha * step)
+            x_adv = self.project(x, x_adv + self.alpha * ascent_direction(grad, self.norm))
         return x_adv

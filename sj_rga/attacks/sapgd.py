@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 
 from ..classifier import SNNClassifier
-from .iterative import TINY, IterativeAttack, Objective, halving_points, l2_norm, mean_abs
+from .ball import TINY, l2_norm, mean_abs
+from .iterative import IterativeAttack, Objective, halving_points
 
 
 class SAPGD(IterativeAttack):
