@@ -17,7 +17,8 @@ import torch
 
 from .data.digits import digits
 from .experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
-from .report import atomic_path, sweep
+from .files import atomic_path
+from .report import sweep
 from .shuffle import shuffle_test
 from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
 

@@ -7,10 +7,8 @@ difference exceeds the standard error of the difference.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime
-import json
 import math
 import os
 import platform
@@ -18,11 +16,12 @@ import shutil
 import tempfile
 import textwrap
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
 from .experiment import ResultRow
+from .files import to_json
 from .metrics import ASR_DEFINITION
 
 BOXES = {"white_box": "WB", "black_box": "BB"}
@@ -189,22 +188,6 @@ def csv_cells(row: ResultRow, gradients: Sequence[str]) -> list[Any]:
     return cells + [row.source or ""]
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` with every non-finite float (NaN: no sample to measure on) replaced by None (JSON null)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(item) for item in value]
-    return value
-
-
-def to_json(document: Any) -> str:
-    """Strict JSON (``allow_nan=False``): NaN and infinities are written as null."""
-    return json.dumps(_json_safe(document), indent=2, allow_nan=False)
-
-
 def _cpu_name() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
@@ -228,18 +211,23 @@ def spikingjelly_version() -> str:
         return getattr(spikingjelly, "__version__", "unknown")
 
 
-def environment(device: Union[None, str, torch.device] = None) -> dict[str, Any]:
-    """What produced a result: versions (Python, torch, SpikingJelly, sj-rga), the device, the machine, the time."""
+def versions() -> dict[str, str]:
+    """The versions of Python, torch, SpikingJelly and sj-rga."""
     from . import __version__
 
+    return {"python": platform.python_version(), "torch": str(torch.__version__),
+            "spikingjelly": spikingjelly_version(), "sj_rga": __version__}
+
+
+def environment(device: Union[None, str, torch.device] = None) -> dict[str, Any]:
+    """What produced a result: :func:`versions`, the device, the machine, the time."""
     device = torch.device(device or "cpu")
     if device.type == "cuda":
         compute = {"device": str(device), "gpu": torch.cuda.get_device_name(device), "cuda": torch.version.cuda}
     else:
         compute = {"device": str(device), "cuda": None}
     return {
-        "versions": {"python": platform.python_version(), "torch": str(torch.__version__),
-                     "spikingjelly": spikingjelly_version(), "sj_rga": __version__},
+        "versions": versions(),
         **compute,
         "machine": {"platform": platform.platform(), "cpu": _cpu_name(), "cpu_cores": os.cpu_count(),
                     "torch_threads": torch.get_num_threads()},
@@ -327,22 +315,6 @@ def _plot_sweep(path: Path, sweep: dict[str, Any]) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- files
-
-
-@contextlib.contextmanager
-def atomic_path(path: Union[str, Path]) -> Iterator[Path]:
-    """A temporary path beside ``path`` that is moved onto ``path`` (``os.replace``) when the block succeeds
-    and removed when it fails or is interrupted: readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def write_results(out_dir: Path, rows: Sequence[ResultRow], sweeps: dict[str, dict[str, Any]],

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-import platform
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence, Union
 
@@ -21,28 +19,16 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed
-from ._compat import VERSION as SPIKINGJELLY_VERSION
 from .attacks.autoattack import AutoAttack, SuiteAttack
 from .classifier import SNNClassifier
+from .files import write_atomically, write_json
 from .metrics import ASR_DEFINITION, score_batch
-from .runs import RunFolder, derive_seed, write_atomically, write_json
+from .runs import RunFolder, derive_seed
 
 RESULTS_FORMAT = "sj-rga-evaluation-1"
 CSV_COLUMNS = ("attack", "attacked", "broken", "clean_accuracy", "robust_accuracy", "attack_success_rate", "seconds")
 SEEDS = {"batch": "derive_seed(seed, batch index) (sj_rga.runs)", "attack": "batch seed + position in the suite",
          "poisson": "the batch seed, for the classifier's Poisson spikes"}
-
-
-def versions() -> dict[str, str]:
-    """The versions of Python, torch, SpikingJelly and sj-rga."""
-    from . import __version__
-
-    try:
-        spikingjelly = metadata.version("spikingjelly")
-    except metadata.PackageNotFoundError:  # a source checkout on the path
-        spikingjelly = str(SPIKINGJELLY_VERSION)
-    return {"python": platform.python_version(), "torch": str(torch.__version__), "spikingjelly": spikingjelly,
-            "sj_rga": __version__}
 
 
 def _batch_classifier(target: SNNClassifier, seed: int) -> SNNClassifier:

@@ -11,19 +11,16 @@ gives the same results as an uninterrupted one.
 from __future__ import annotations
 
 import json
-import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Union
 
 import numpy as np
 
+from .files import json_ready, write_json
+
 RUN_FORMAT = "sj-rga-run-1"
 RUN_FILE = "run.json"
 BATCH_FOLDER = "batches"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def derive_seed(seed: int, *parts: int) -> int:
@@ -31,41 +28,6 @@ def derive_seed(seed: int, *parts: int) -> int:
     (NumPy's SeedSequence), so that nearby batches get unrelated random streams."""
     state = np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1, dtype=np.uint64)
     return int(state[0]) >> 2
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready values: tuples as lists, NaN and ±inf as None (so ``allow_nan=False`` holds)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_atomically(path: Union[str, Path], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``: the file
-    is never seen half-written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(temporary, 0o666 & ~_UMASK)  # as open() would create it (mkstemp makes it private)
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: Union[str, Path], value: Any) -> Path:
-    """:func:`write_atomically` of ``value`` as JSON (NaN written as null)."""
-    return write_atomically(path, json.dumps(plain(value), indent=2, allow_nan=False) + "\n")
 
 
 def _differences(stored: dict, wanted: dict) -> list[str]:
@@ -80,7 +42,7 @@ class RunFolder:
 
     def __init__(self, folder: Union[str, Path], arguments: dict[str, Any]):
         self.folder = Path(folder)
-        self.arguments = plain(arguments)
+        self.arguments = json_ready(arguments)
         if self.folder.exists() and not self.folder.is_dir():
             raise ValueError(f"{self.folder} is a file, not a folder for the run's results")
         run_file = self.folder / RUN_FILE

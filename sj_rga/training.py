@@ -35,8 +35,8 @@ from ._compat import VERSION as SPIKINGJELLY_VERSION
 from .adversarial import AdversarialConfig, adversarial_examples, adversarial_loss, random_start
 from .classifier import SNNClassifier
 from .data import load_dataset
+from .files import atomic_path
 from .models import MODELS, build
-from .report import atomic_path
 
 #: Marks a file written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"

@@ -6,8 +6,8 @@ import math
 import pytest
 
 from sj_rga.experiment import ResultRow
+from sj_rga.files import atomic_path, to_json
 from sj_rga.report import (
-    atomic_path,
     csv_header,
     format_table,
     gradients_of,
@@ -15,7 +15,6 @@ from sj_rga.report import (
     stronger,
     sweep,
     sweep_figure,
-    to_json,
     write_results,
 )
 

@@ -40,7 +40,8 @@ def _arguments(args: argparse.Namespace, meta: dict) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..experiment import classifier_from_meta
-    from ..robustness import SEEDS, format_rows, report, run_batches, versions, write_report
+    from ..report import versions
+    from ..robustness import SEEDS, format_rows, report, run_batches, write_report
     from ..runs import RunFolder
 
     check_eps_in_range("--eps", [args.eps], args.data)

@@ -18,7 +18,7 @@ def summary_line(report: dict) -> str:
 
 def cmd_shuffle(args: argparse.Namespace) -> int:
     from ..experiment import classifier_from_meta
-    from ..report import to_json
+    from ..files import to_json
     from ..shuffle import shuffle_test
 
     check_data_root(args.data, args.data_root)

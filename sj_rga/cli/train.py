@@ -69,7 +69,7 @@ def check_train_args(args: argparse.Namespace) -> AdversarialConfig:
 def cmd_train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from ..report import atomic_path
+    from ..files import atomic_path
     from ..training import DIGITS_PRESET, TrainConfig, train_model
 
     adversarial = check_train_args(args)
