@@ -1,7 +1,7 @@
 """The standard robustness evaluation of a model as one resumable run: AutoAttack batch by batch, per-sample
 results, the report (one row per attack of the suite plus the worst case), JSON and CSV.
 
-Batch b runs with the seed :func:`sj_rga.runs.derive_seed` ``(seed, b)``: its classifier's Poisson
+Batch b runs with the seed :func:`sj_rga.seeding.derive_seed` ``(seed, b)``: its classifier's Poisson
 stream and its suite's attacks depend on nothing else, so a run resumed from its folder (method §3's
 discipline; :mod:`sj_rga.runs`) ends with exactly the results of an uninterrupted one. Per sample the run
 keeps its index in the data, label, ``clean_ok``, ``robust_ok`` and ``broken_by`` (the suite attack that
@@ -23,11 +23,12 @@ from .attacks.autoattack import AutoAttack, SuiteAttack
 from .classifier import SNNClassifier
 from .files import write_atomically, write_json
 from .metrics import ASR_DEFINITION, score_batch
-from .runs import RunFolder, derive_seed
+from .runs import RunFolder
+from .seeding import derive_seed
 
 RESULTS_FORMAT = "sj-rga-evaluation-1"
 CSV_COLUMNS = ("attack", "attacked", "broken", "clean_accuracy", "robust_accuracy", "attack_success_rate", "seconds")
-SEEDS = {"batch": "derive_seed(seed, batch index) (sj_rga.runs)", "attack": "batch seed + position in the suite",
+SEEDS = {"batch": "derive_seed(seed, batch index) (sj_rga.seeding)", "attack": "batch seed + position in the suite",
          "poisson": "the batch seed, for the classifier's Poisson spikes"}
 
 

@@ -5,7 +5,7 @@ A run folder holds ``run.json`` (the arguments that determine the results) and `
 file in the same folder and moved into place with ``os.replace``, so a file is either complete or absent:
 a run killed at any moment (SIGINT, kill -9) loses at most the batch it was working on, and started again
 with the same arguments it skips the finished batches. Different arguments in the same folder are refused.
-Each batch's randomness comes from :func:`derive_seed` (the run's seed, the batch index), so a resumed run
+Each batch's randomness comes from :func:`sj_rga.seeding.derive_seed`, so a resumed run
 gives the same results as an uninterrupted one.
 """
 from __future__ import annotations
@@ -14,20 +14,11 @@ import json
 from pathlib import Path
 from typing import Any, Union
 
-import numpy as np
-
 from .files import json_ready, write_json
 
 RUN_FORMAT = "sj-rga-run-1"
 RUN_FILE = "run.json"
 BATCH_FOLDER = "batches"
-
-
-def derive_seed(seed: int, *parts: int) -> int:
-    """A seed in [0, 2⁶²) determined by ``seed`` and ``parts`` (e.g. a batch index), well spread
-    (NumPy's SeedSequence), so that nearby batches get unrelated random streams."""
-    state = np.random.SeedSequence([int(seed), *(int(p) for p in parts)]).generate_state(1, dtype=np.uint64)
-    return int(state[0]) >> 2
 
 
 def _differences(stored: dict, wanted: dict) -> list[str]:

@@ -15,7 +15,7 @@ from . import distributed
 from .classifier import SNNClassifier
 from .metrics import Data
 from .rate_mode import spiking_neurons
-from .runs import derive_seed
+from .seeding import derive_seed
 
 
 def shuffle_time(spikes: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
@@ -40,7 +40,7 @@ def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, s
                  device=None) -> ShuffleReport:
     """Accuracy of ``classifier`` on ``data``, with and without shuffling every spiking layer's output.
 
-    Batch ``i`` shuffles with a generator seeded by :func:`sj_rga.runs.derive_seed` ``(seed, i)`` and
+    Batch ``i`` shuffles with a generator seeded by :func:`sj_rga.seeding.derive_seed` ``(seed, i)`` and
     starts with ``classifier.restart()``, so its result depends on the batch alone. Inside a torch.distributed
     job batch ``i`` is run by rank ``i mod N`` and every rank returns the report of the whole data.
     """

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from sj_rga.files import write_atomically, write_json
-from sj_rga.runs import RunFolder, derive_seed
+from sj_rga.runs import RunFolder
+from sj_rga.seeding import derive_seed
 
 BATCHES, BATCH_SIZE = 6, 4
 
