@@ -6,13 +6,13 @@ whenever their surrogate is :class:`RGA` or they sit inside :func:`rate_mode`.
 from . import attacks, gradients
 from .classifier import SNNClassifier
 from .fast import register_affine_block
-from .gradients import gradient_mode
+from .gradients import RGA, gradient_mode
 from .mapping import NeuronMapping, neuron_mapping, register_neuron
 from .metrics import AttackReport, evaluate
-from .neuron import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .rate_mode import rate_mode, spiking_neurons
+from .rate_nodes import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .shuffle import ShuffleReport, shuffle_test
-from .surrogate import RGA, rate_slope
+from .surrogate import rate_slope
 from .tuning import TuningResult, tune_gradient
 
 __version__ = "0.1.0"

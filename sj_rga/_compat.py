@@ -2,12 +2,17 @@
 
 SpikingJelly 2.x (the current release) and 0.0.0.0.14 (still pinned by much research code) share the
 neuron classes' names and their charge equations, but differ in constructors (0.0.0.0.14 has
-``backend=``), in a few floating-point forms of the charge equation, and in how surrogate classes are
-built. Everything the package needs to know about the installed release is read here, once.
+``backend=``), in a few floating-point forms of the charge equation, in how surrogate classes are
+built, and in the ``clock_driven`` package, which only 0.0.0.0.14 ships. Everything the package needs to
+know about the installed release is read here, once.
 """
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import inspect
+from types import ModuleType
+from typing import Optional
 
 import spikingjelly
 from spikingjelly.activation_based import neuron, surrogate
@@ -22,3 +27,22 @@ VERSION: str = getattr(spikingjelly, "__version__", "0.0.0.0.14" if LEGACY else 
 SURROGATE_TAKES_ALPHA: bool = "alpha" in inspect.signature(
     surrogate.SurrogateFunctionBase.__init__
 ).parameters
+
+
+def _installed_clock_driven() -> Optional[ModuleType]:
+    """The installed release's own ``spikingjelly.clock_driven.neuron`` (0.0.0.0.14), or None (2.x)."""
+    try:
+        spec = importlib.util.find_spec("spikingjelly.clock_driven")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:  # absent, or sj_rga.compat's stand-in (no file)
+        return None
+    return importlib.import_module("spikingjelly.clock_driven.neuron")
+
+
+_CLOCK_DRIVEN_NEURON: Optional[ModuleType] = _installed_clock_driven()
+
+
+def clock_driven_neuron() -> Optional[ModuleType]:
+    """SpikingJelly 0.0.0.0.14's ``clock_driven.neuron`` module, or None where the release has none."""
+    return _CLOCK_DRIVEN_NEURON

@@ -1,13 +1,15 @@
 """Attach gradient handles to neurons for the duration of a block (method §5), and put the model back.
 
-Two mechanisms, each where the other cannot reach:
+Every neuron gets the handle as an instance attribute (:data:`sj_rga.neuron.HANDLE`). Then two mechanisms,
+each where the other cannot reach:
 
-- an IF/LIF/PLIF neuron with unchanged dynamics gets the handle as an instance attribute
-  (:data:`sj_rga.neuron.HANDLE`), which the wrapped ``multi_step_forward`` reads: the handle then
-  replaces the neuron's whole multi-step computation (no autograd graph of the stock forward is built);
+- a stock neuron with unchanged dynamics (:func:`sj_rga.neuron.runs_wrapped_method`) is run by the handle
+  from the wrapped multi-step method, which reads the attribute: the handle replaces the neuron's whole
+  multi-step computation (no autograd graph of the stock forward is built);
 - any other neuron (a registered class, or a stock class whose ``forward`` is overridden) gets a forward
   pre-hook, which feeds its own forward a detached input, and a forward hook, which hands the handle the
-  original input and the spikes and returns the handle's output.
+  original input and the spikes and returns the handle's output (the attribute tells a wrapped method it
+  reaches on the way to run the neuron's own forward, without a graph and without its surrogate's route).
 
 Both live on the module (its ``__dict__`` and hook tables), so the copies that ``nn.DataParallel`` makes
 at every call carry them too. On exit, also after an exception, every attribute and hook is as before.
@@ -15,7 +17,7 @@ at every call carry them too. On exit, also after an exception, every attribute 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Protocol
+from typing import Iterator
 
 import torch
 
@@ -24,12 +26,9 @@ from .neuron import HANDLE, LayerHandle, runs_wrapped_method
 _MISSING = object()
 
 
-class Handle(LayerHandle, Protocol):
-    """What a neuron's layer is handed to while attached: :meth:`stock` for IF/LIF/PLIF with unchanged
-    dynamics (through the class patch), :meth:`own` for every other neuron (through hooks)."""
-
-    def own(self, node: torch.nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
-        """The output of any other neuron, given its input and the spikes its own forward returned."""
+#: What a neuron's layer is handed to while attached: ``stock`` for stock neurons with unchanged dynamics
+#: (through the class patch), ``own`` for every other neuron (through hooks).
+Handle = LayerHandle
 
 
 class _HookPair:
@@ -61,10 +60,9 @@ def attach(handles: dict[torch.nn.Module, Handle]) -> Iterator[None]:
     hooks: list[torch.utils.hooks.RemovableHandle] = []
     try:
         for node, handle in handles.items():
-            if runs_wrapped_method(node):
-                saved.append((node, node.__dict__.get(HANDLE, _MISSING)))
-                node.__dict__[HANDLE] = handle
-            else:
+            saved.append((node, node.__dict__.get(HANDLE, _MISSING)))
+            node.__dict__[HANDLE] = handle
+            if not runs_wrapped_method(node):
                 pair = _HookPair(handle)
                 hooks.append(node.register_forward_pre_hook(pair.before))
                 hooks.append(node.register_forward_hook(pair.after))
@@ -91,7 +89,7 @@ def save_model_state(model: torch.nn.Module) -> ModelState:
     return [(m, m.training, getattr(m, "step_mode", _MISSING),
              {k: _clone(v) for k, v in getattr(m, "_memories", {}).items()},
              _clone(m.__dict__.get("v_seq", _MISSING)))
-            for m in model.modules()]
+            for _, m in model.named_modules(remove_duplicate=False)]  # equal RGA surrogates are distinct modules
 
 
 def restore_model_state(saved: ModelState) -> None:

@@ -6,8 +6,10 @@
 | LIFNode, decay_input=False   | 1 - 1/τ   | X     | 1     | v_threshold - V_r     |
 | ParametricLIFNode            | as LIFNode with 1/τ = sigmoid(w), its current value  |
 
-V_r is ``v_reset``, or 0 for soft reset (``v_reset=None``). Other neuron classes can be described with
-:func:`register_neuron`.
+V_r is ``v_reset``, or 0 for soft reset (``v_reset=None``). The stock neurons are ``activation_based``'s
+``IFNode``, ``LIFNode`` and ``ParametricLIFNode`` and, under SpikingJelly 0.0.0.0.14, ``clock_driven``'s
+``MultiStepIFNode``, ``MultiStepLIFNode`` and ``MultiStepParametricLIFNode`` (the same equations, any
+``backend``). Other neuron classes can be described with :func:`register_neuron`.
 """
 from __future__ import annotations
 
@@ -17,20 +19,71 @@ from typing import Callable, Optional
 import torch
 from spikingjelly.activation_based import neuron
 
-from ._compat import LEGACY
-from .ops.spec import ChargeSpec
+from ._compat import LEGACY, clock_driven_neuron
+from .ops.spec import ChargeSpec, NeuronKind
 from .surrogate import check_leak, check_threshold
 
-STOCK_NEURONS = (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode)
 
-#: The methods that define a stock neuron's dynamics; a subclass overriding any is not the stock neuron.
-_DYNAMICS_METHODS = ("neuronal_charge",) if LEGACY else (
+@dataclass(frozen=True)
+class StockFamily:
+    """A stock neuron class whose dynamics sj_rga knows.
+
+    ``kind``: its charge equation (``'if'``, ``'lif'``, ``'plif'``); ``entry``: its multi-step method, which
+    the class patch wraps (:mod:`sj_rga.neuron`); ``dynamics``: the methods that define its equations (a
+    subclass overriding one is not this stock neuron); ``path``: the methods between a call of the module and
+    ``entry`` (a subclass overriding one never reaches the wrapped method); ``always_v_seq``: it keeps ``v_seq``
+    after every multi-step call (clock_driven), instead of when ``store_v_seq`` is set."""
+
+    base: type
+    kind: NeuronKind
+    entry: str
+    dynamics: tuple[str, ...]
+    path: tuple[str, ...]
+    always_v_seq: bool = False
+
+    def same_dynamics(self, cls: type) -> bool:
+        return all(getattr(cls, m) is getattr(self.base, m) for m in self.dynamics if hasattr(self.base, m))
+
+    def same_path(self, cls: type) -> bool:
+        return all(getattr(cls, m) is getattr(self.base, m) for m in self.path)
+
+
+_ACTIVATION_DYNAMICS = ("neuronal_charge",) if LEGACY else (
     "single_step_functional_forward", "multi_step_functional_forward")
+_ACTIVATION_PATH = ("forward", "multi_step_forward")
+
+
+def _families() -> tuple[StockFamily, ...]:
+    """Most specific first: ``isinstance`` picks the first that matches."""
+    found = [StockFamily(cls, kind, "multi_step_forward", _ACTIVATION_DYNAMICS, _ACTIVATION_PATH)
+             for cls, kind in ((neuron.ParametricLIFNode, "plif"), (neuron.LIFNode, "lif"), (neuron.IFNode, "if"))]
+    clock = clock_driven_neuron()
+    if clock is not None:
+        dynamics = ("neuronal_charge", "neuronal_fire", "neuronal_reset")
+        found += [StockFamily(getattr(clock, name), kind, "forward", dynamics, (), always_v_seq=True)
+                  for name, kind in (("MultiStepParametricLIFNode", "plif"), ("MultiStepLIFNode", "lif"),
+                                     ("MultiStepIFNode", "if"))]
+    return tuple(found)
+
+
+#: The stock neuron classes, each with what the class patch needs to know of it.
+STOCK_FAMILIES: tuple[StockFamily, ...] = _families()
+
+STOCK_NEURONS: tuple[type, ...] = tuple(f.base for f in STOCK_FAMILIES)
 
 #: Base classes whose instances are spiking neurons (mapped or not).
 SPIKING_BASES: tuple[type, ...] = tuple(
-    cls for cls in (getattr(neuron, "BaseNode", None), getattr(neuron, "SimpleBaseNode", None)) if cls is not None
+    cls for cls in (getattr(neuron, "BaseNode", None), getattr(neuron, "SimpleBaseNode", None),
+                    getattr(clock_driven_neuron(), "BaseNode", None)) if cls is not None
 )
+
+
+def stock_family(node: torch.nn.Module) -> Optional[StockFamily]:
+    """The stock family ``node`` belongs to (an instance of its class, subclasses included), or None."""
+    for family in STOCK_FAMILIES:
+        if isinstance(node, family.base):
+            return family
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,11 +133,14 @@ def registered_mapping(node: torch.nn.Module) -> Optional[NeuronMapping]:
 
 def stock_class(node: torch.nn.Module) -> Optional[type]:
     """The stock IF/LIF/PLIF class whose dynamics ``node`` runs unchanged, or None."""
-    for base in (neuron.ParametricLIFNode, neuron.LIFNode, neuron.IFNode):
-        if isinstance(node, base):
-            same = all(getattr(type(node), m) is getattr(base, m) for m in _DYNAMICS_METHODS if hasattr(base, m))
-            return base if same else None
-    return None
+    family = stock_family(node)
+    return family.base if family is not None and family.same_dynamics(type(node)) else None
+
+
+def stock_kind(node: torch.nn.Module) -> Optional[NeuronKind]:
+    """``'if'``, ``'lif'`` or ``'plif'`` for a stock neuron with unchanged dynamics, else None."""
+    family = stock_family(node)
+    return family.kind if family is not None and family.same_dynamics(type(node)) else None
 
 
 def is_spiking_neuron(module: torch.nn.Module) -> bool:
@@ -107,7 +163,8 @@ def unmappable_error(node: torch.nn.Module) -> ValueError:
     name = type(node).__name__
     return ValueError(
         f"sj_rga cannot map the neuron class {name} onto the rate model's leak lam and threshold theta: "
-        "only IFNode, LIFNode and ParametricLIFNode (unchanged dynamics) are known. Describe it with "
+        "only IFNode, LIFNode and ParametricLIFNode (and clock_driven's MultiStep classes of them), with unchanged "
+        "dynamics, are known. Describe it with "
         f"sj_rga.register_neuron({name}, lambda node: sj_rga.NeuronMapping(lam=..., theta=..., input_gain=...))"
     )
 
@@ -119,14 +176,14 @@ def _decay(node: torch.nn.Module) -> torch.Tensor:
 
 def charge_spec(node: torch.nn.Module) -> ChargeSpec:
     """The charge/fire/reset equations of a stock IF/LIF/PLIF neuron."""
-    base = stock_class(node)
-    if base is None:
+    kind = stock_kind(node)
+    if kind is None:
         raise unmappable_error(node)
     common = dict(v_threshold=float(node.v_threshold),
                   v_reset=None if node.v_reset is None else float(node.v_reset), legacy=LEGACY)
-    if base is neuron.IFNode:
+    if kind == "if":
         return ChargeSpec(kind="if", **common)
-    if base is neuron.LIFNode:
+    if kind == "lif":
         return ChargeSpec(kind="lif", decay_input=bool(node.decay_input), tau=float(node.tau), **common)
     return ChargeSpec(kind="plif", decay_input=bool(node.decay_input), decay=_decay(node), **common)
 
@@ -136,12 +193,12 @@ def neuron_mapping(node: torch.nn.Module) -> NeuronMapping:
     found = registered_mapping(node)
     if found is not None:
         return found
-    base = stock_class(node)
-    if base is None:
+    kind = stock_kind(node)
+    if kind is None:
         raise unmappable_error(node)
     v_reset = 0.0 if node.v_reset is None else float(node.v_reset)
     theta = float(node.v_threshold) - v_reset
-    if base is neuron.IFNode:
+    if kind == "if":
         return NeuronMapping(lam=1.0, theta=theta, input_gain=1.0)
-    inv_tau = 1.0 / float(node.tau) if base is neuron.LIFNode else float(_decay(node))
+    inv_tau = 1.0 / float(node.tau) if kind == "lif" else float(_decay(node))
     return NeuronMapping(lam=1.0 - inv_tau, theta=theta, input_gain=inv_tau if node.decay_input else 1.0)

@@ -1,12 +1,16 @@
-"""SpikingJelly's IF/LIF/PLIF neurons as sj_rga intercepts them (method §5), and the Rate*Node classes.
+"""SpikingJelly's stock neurons as sj_rga intercepts them (method §5).
 
-Importing ``sj_rga`` wraps ``multi_step_forward`` and ``single_step_forward`` of ``IFNode``, ``LIFNode`` and
-``ParametricLIFNode``. The wrapped multi-step method asks, in this order:
+Importing ``sj_rga`` wraps the multi-step method of every stock neuron class (:data:`sj_rga.mapping.STOCK_FAMILIES`:
+``multi_step_forward`` of ``activation_based``'s ``IFNode``, ``LIFNode`` and ``ParametricLIFNode``, and, under
+SpikingJelly 0.0.0.0.14, ``forward`` of ``clock_driven``'s ``MultiStepIFNode``, ``MultiStepLIFNode`` and
+``MultiStepParametricLIFNode``) and ``single_step_forward`` of the ``activation_based`` ones. The wrapped
+multi-step method asks, in this order:
 
 1. does this very module carry a gradient handle (the instance attribute :data:`HANDLE`, which
    :func:`sj_rga.intercept.attach` sets for the duration of a block and removes afterwards)? Then the
    handle runs the layer (an estimator's per-layer backward, or the fast path's recording and replay);
-2. is the neuron's surrogate an :class:`~sj_rga.RGA`? Then the rate op runs it;
+2. is the neuron's ``surrogate_function`` a :class:`SurrogateRoute` (``sj_rga.RGA``) and are gradients
+   taken? Then the handle that ``gradient_mode(model, that RGA)`` would attach runs it: one route per gradient;
 3. otherwise SpikingJelly's original method runs, untouched.
 
 The handle is looked up on the module itself, not in a table keyed by module identity, so the copies that
@@ -14,19 +18,16 @@ The handle is looked up on the module itself, not in a table keyed by module ide
 """
 from __future__ import annotations
 
+import abc
 import functools
-import inspect
 from dataclasses import dataclass
 from typing import Callable, Optional, Protocol
 
 import torch
-from spikingjelly.activation_based import neuron
 
 from ._compat import LEGACY
-from .mapping import STOCK_NEURONS, charge_spec, neuron_mapping, registered_mapping, stock_class
-from .ops import ScaledGradientFunction, SlopeSpec, backends, rate_neuron
-from .ops.torch_backend import mean_current
-from .surrogate import RGA, rate_slope
+from .mapping import STOCK_FAMILIES, StockFamily, charge_spec, neuron_mapping, stock_family
+from .ops import SlopeSpec, backends, rate_neuron
 
 #: The instance attribute through which a gradient handle is attached to one neuron module.
 HANDLE = "_sj_rga_gradient"
@@ -36,10 +37,23 @@ Original = Callable[[torch.Tensor], torch.Tensor]
 
 
 class LayerHandle(Protocol):
-    """What the wrapped ``multi_step_forward`` hands a stock neuron's layer to (see :data:`HANDLE`)."""
+    """What a neuron's layer is handed to while attached (see :data:`HANDLE`): :meth:`stock` for a stock neuron
+    with unchanged dynamics (through the class patch), :meth:`own` for every other neuron."""
 
     def stock(self, node: torch.nn.Module, x_seq: torch.Tensor, original: Original) -> torch.Tensor:
         """Spikes ``[T, B, ...]`` of the stock neuron ``node`` on ``x_seq``, with the handle's backward."""
+
+    def own(self, node: torch.nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+        """The output of any other neuron, given its input and the spikes its own forward returned."""
+
+
+class SurrogateRoute(abc.ABC):
+    """A ``surrogate_function`` that routes its neuron's whole multi-step computation to a gradient handle
+    while gradients are taken (``sj_rga.RGA``): the neuron then runs as inside ``gradient_mode``."""
+
+    @abc.abstractmethod
+    def neuron_handle(self) -> LayerHandle:
+        """A fresh handle for one call of one neuron, the one ``gradient_mode`` would attach."""
 
 
 def handle_of(node: torch.nn.Module) -> Optional[LayerHandle]:
@@ -47,18 +61,18 @@ def handle_of(node: torch.nn.Module) -> Optional[LayerHandle]:
     return node.__dict__.get(HANDLE)
 
 
-def runs_wrapped_method(node: torch.nn.Module) -> bool:
-    """True when calling ``node`` reaches the wrapped ``multi_step_forward`` of an IF/LIF/PLIF neuron with
-    unchanged dynamics (its class overrides neither ``forward`` nor ``multi_step_forward``)."""
-    base = stock_class(node)
-    return base is not None and type(node).forward is base.forward and \
-        type(node).multi_step_forward is base.multi_step_forward
-
-
-def rga_surrogate(node: torch.nn.Module) -> Optional[RGA]:
-    """The neuron's own surrogate if it is an :class:`~sj_rga.RGA`, else None."""
+def surrogate_route(node: torch.nn.Module) -> Optional[SurrogateRoute]:
+    """The neuron's own surrogate if it routes to a gradient handle (``sj_rga.RGA``), else None."""
     sg = getattr(node, "surrogate_function", None)
-    return sg if isinstance(sg, RGA) else None
+    return sg if isinstance(sg, SurrogateRoute) else None
+
+
+def runs_wrapped_method(node: torch.nn.Module) -> bool:
+    """True when calling ``node`` reaches the wrapped multi-step method of a stock neuron with unchanged
+    dynamics (its class overrides none of the methods on the way, see :class:`~sj_rga.mapping.StockFamily`)."""
+    family = stock_family(node)
+    return family is not None and family.same_dynamics(type(node)) and family.same_path(type(node)) and \
+        getattr(type(node), family.entry) is getattr(family.base, family.entry)
 
 
 def check_sequence(x_seq: object, owner: str) -> torch.Tensor:
@@ -75,26 +89,35 @@ def check_sequence(x_seq: object, owner: str) -> torch.Tensor:
 
 
 def slope_spec(node: torch.nn.Module, rga) -> SlopeSpec:
-    """g's parameters for ``node`` under ``rga`` (the RGA surrogate or estimator: anything with ``lam``,
-    ``beta`` and ``gamma``; an explicit ``rga.lam`` wins over the neuron's λ)."""
+    """g's parameters for ``node`` under ``rga`` (anything with ``lam``, ``beta`` and ``gamma``; an explicit
+    ``rga.lam`` wins over the neuron's λ)."""
     mapping = neuron_mapping(node)
     lam = mapping.lam if rga.lam is None else rga.lam
     return SlopeSpec(lam=lam, theta=mapping.theta, input_gain=mapping.input_gain, beta=rga.beta, gamma=rga.gamma)
 
 
+def keeps_v_seq(node: torch.nn.Module) -> bool:
+    """Whether the stock multi-step forward leaves ``v_seq`` (always for clock_driven, else ``store_v_seq``)."""
+    family = stock_family(node)
+    return bool(family is not None and family.always_v_seq) or bool(getattr(node, "store_v_seq", False))
+
+
 def initial_state(node: torch.nn.Module, x_seq: torch.Tensor) -> torch.Tensor:
     """V[0] as the stock neuron would materialise it for this input."""
-    if LEGACY:
+    if not LEGACY:
+        return node.materialize_states((x_seq,), tuple(node._memories.values()), "m")[0]
+    if hasattr(node, "v_float_to_tensor"):
         node.v_float_to_tensor(x_seq[0])
         return node.v
-    return node.materialize_states((x_seq,), tuple(node._memories.values()), "m")[0]
+    v = node.v  # clock_driven: a float until the first step adds the input to it
+    return torch.full_like(x_seq[0], v) if isinstance(v, float) else v
 
 
 def store_state(node: torch.nn.Module, v_last: torch.Tensor, v_seq: Optional[torch.Tensor]) -> None:
     """Leave ``v`` (and ``v_seq``) as the stock multi-step forward would."""
     if LEGACY:
         node.v = v_last
-        if node.store_v_seq:
+        if keeps_v_seq(node):
             node.v_seq = v_seq
     else:
         node._memories["v"] = v_last
@@ -105,7 +128,7 @@ def rate_multi_step_forward(node: torch.nn.Module, x_seq: torch.Tensor, rga) -> 
     """Multi-step forward of a stock neuron through the rate op; updates ``v`` (and ``v_seq``) as stock."""
     check_sequence(x_seq, type(node).__name__)
     charge, slope = charge_spec(node), slope_spec(node, rga)
-    spikes, v_last, v_seq = rate_neuron(x_seq, initial_state(node, x_seq), charge, slope, bool(node.store_v_seq))
+    spikes, v_last, v_seq = rate_neuron(x_seq, initial_state(node, x_seq), charge, slope, keeps_v_seq(node))
     store_state(node, v_last, v_seq)
     return spikes
 
@@ -138,25 +161,10 @@ def exact_forward(node: torch.nn.Module, x_seq: torch.Tensor, input_gain: float 
     backend = backends.select(x_seq) if on_charge is None else backends.torch_backend
     with torch.no_grad():
         spikes, v_last, v_seq, current = backend.forward(
-            x_seq, initial_state(node, x_seq), spec, input_gain, bool(node.store_v_seq),
+            x_seq, initial_state(node, x_seq), spec, input_gain, keeps_v_seq(node),
             *(() if on_charge is None else (on_charge,)))
     store_state(node, v_last, v_seq)
     return StockRun(spikes, current, input_gain)
-
-
-def rate_by_own_forward(node: torch.nn.Module, x_seq: torch.Tensor, run: Original, rga) -> torch.Tensor:
-    """RGA backward for a registered neuron: its own multi-step forward ``run`` (no autograd), then
-    ``dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX`` attached to the spikes it returned."""
-    check_sequence(x_seq, type(node).__name__)
-    slope = slope_spec(node, rga)
-    with torch.no_grad():
-        spikes = run(x_seq)
-        if not isinstance(spikes, torch.Tensor) or spikes.shape != x_seq.shape:
-            raise ValueError(f"{type(node).__name__} must return spikes shaped like its input [T, B, ...] "
-                             f"{tuple(x_seq.shape)} to take the RGA backward")
-        current = mean_current(x_seq.detach(), slope.input_gain)
-        factor = rate_slope(current, slope.lam, slope.theta, slope.beta, slope.gamma) * slope.input_gain
-    return ScaledGradientFunction.apply(x_seq, spikes, factor)
 
 
 SINGLE_STEP_ERROR = (
@@ -171,7 +179,7 @@ def _wrap_single_step(cls: type) -> None:
 
     @functools.wraps(original)
     def single_step_forward(self, x: torch.Tensor, *args, **kwargs):
-        intercepted = handle_of(self) is not None or rga_surrogate(self) is not None
+        intercepted = handle_of(self) is not None or surrogate_route(self) is not None
         if intercepted and torch.is_grad_enabled() and getattr(x, "requires_grad", False):
             raise RuntimeError(SINGLE_STEP_ERROR.format(name=type(self).__name__))
         return original(self, x, *args, **kwargs)
@@ -180,50 +188,36 @@ def _wrap_single_step(cls: type) -> None:
     cls.single_step_forward = single_step_forward
 
 
-def _wrap_multi_step(cls: type) -> None:
-    original = cls.multi_step_forward
+def _wrap_multi_step(family: StockFamily) -> None:
+    original = getattr(family.base, family.entry)
 
     @functools.wraps(original)
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
         handle = handle_of(self)
-        if handle is not None:
-            if args or kwargs:
-                raise TypeError(f"{type(self).__name__} under an sj_rga gradient takes one input [T, B, ...], "
-                                f"got {len(args) + 1} positional and {len(kwargs)} keyword arguments")
+        if handle is not None and not runs_wrapped_method(self):
+            with torch.no_grad():  # a subclass of its own: the hooks of sj_rga.intercept.attach take its backward
+                return original(self, x_seq, *args, **kwargs)
+        if handle is None:
+            route = surrogate_route(self)
+            if route is None or not torch.is_grad_enabled():
+                return original(self, x_seq, *args, **kwargs)
+            handle = route.neuron_handle()
+        if args or kwargs:
+            raise TypeError(f"{type(self).__name__} under an sj_rga gradient takes one input [T, B, ...], "
+                            f"got {len(args) + 1} positional and {len(kwargs)} keyword arguments")
+        if runs_wrapped_method(self):
             return handle.stock(self, x_seq, functools.partial(original, self))
-        rga = rga_surrogate(self)
-        if rga is None:
-            return original(self, x_seq, *args, **kwargs)
-        if registered_mapping(self) is not None:
-            return rate_by_own_forward(self, x_seq, functools.partial(original, self), rga)
-        return rate_multi_step_forward(self, x_seq, rga)
+        with torch.no_grad():  # a subclass with dynamics of its own whose surrogate routes: its own spikes
+            spikes = original(self, x_seq.detach())
+        return handle.own(self, x_seq, spikes)
 
     multi_step_forward.__sj_rga_original__ = original
-    cls.multi_step_forward = multi_step_forward
+    setattr(family.base, family.entry, multi_step_forward)
 
 
-for _cls in STOCK_NEURONS:
-    if getattr(_cls.multi_step_forward, "__sj_rga_original__", None) is None:
-        _wrap_multi_step(_cls)
-    if getattr(_cls.single_step_forward, "__sj_rga_original__", None) is None:
-        _wrap_single_step(_cls)
-
-
-def _rate_class(base: type, doc: str) -> type:
-    """A subclass of ``base`` whose default surrogate is ``RGA()`` (λ from the neuron)."""
-    position = list(inspect.signature(base.__init__).parameters).index("surrogate_function") - 1
-
-    def __init__(self, *args, **kwargs):
-        if len(args) <= position and "surrogate_function" not in kwargs:
-            kwargs["surrogate_function"] = RGA()
-        base.__init__(self, *args, **kwargs)
-
-    return type(f"Rate{base.__name__}", (base,), {"__init__": __init__, "__doc__": doc, "__module__": __name__})
-
-
-RateIFNode = _rate_class(neuron.IFNode, "SpikingJelly's IFNode with surrogate_function=RGA() by default (λ = 1).")
-RateLIFNode = _rate_class(neuron.LIFNode,
-                          "SpikingJelly's LIFNode with surrogate_function=RGA() by default (λ = 1 - 1/τ).")
-RateParametricLIFNode = _rate_class(
-    neuron.ParametricLIFNode,
-    "SpikingJelly's ParametricLIFNode with surrogate_function=RGA() by default (λ = 1 - sigmoid(w)).")
+for _family in STOCK_FAMILIES:
+    if getattr(getattr(_family.base, _family.entry), "__sj_rga_original__", None) is None:
+        _wrap_multi_step(_family)
+    _single = getattr(_family.base, "single_step_forward", None)
+    if _single is not None and getattr(_single, "__sj_rga_original__", None) is None:
+        _wrap_single_step(_family.base)

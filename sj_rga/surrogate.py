@@ -8,16 +8,14 @@ firing rate r (spikes per step, in [0, 1]) as a function of a constant input cur
            0                                   if I > βθ or I < 0
 
 β > 1 and γ ≥ 0 keep it finite and non-zero; the curve reaches rate 1 at I = βθ. λ = 1 is the IF neuron.
+The estimator and SpikingJelly surrogate built on it is :class:`sj_rga.RGA` (:mod:`sj_rga.gradients.rga`).
 """
 from __future__ import annotations
 
 import math
-from typing import Optional, Union
+from typing import Union
 
 import torch
-from spikingjelly.activation_based import surrogate
-
-from ._compat import SURROGATE_TAKES_ALPHA
 
 Number = Union[int, float]
 
@@ -83,51 +81,3 @@ def rate_slope(
     zero = torch.zeros((), dtype=current.dtype, device=current.device)
     slope = torch.where((current > knee) & (current <= beta * theta), middle, zero)
     return torch.where((current >= 0) & (current <= knee), gamma, slope)
-
-
-class RGA(surrogate.SurrogateFunctionBase):
-    """Rate Gradient Approximation surrogate: a SpikingJelly surrogate whose backward is the rate slope.
-
-    Forward: the Heaviside spike, as every SpikingJelly surrogate in spiking mode. Backward: inside an
-    ``IFNode``, ``LIFNode`` or ``ParametricLIFNode`` in multi-step mode (after ``import sj_rga``), the
-    gradient of the spikes with respect to the input sequence ``[T, B, ...]`` is
-    ``dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX`` with Ī the mean input current over the T steps.
-
-    ``lam=None`` takes the leak λ from the neuron (1 for IF, 1 - 1/τ for LIF/PLIF); an explicit ``lam``
-    wins. The threshold θ = v_threshold - v_reset and dI/dX always come from the neuron.
-    """
-
-    def __init__(self, lam: Optional[Number] = None, beta: Number = DEFAULT_BETA, gamma: Number = DEFAULT_GAMMA):
-        if lam is not None:
-            check_leak(lam)
-        check_smoothing(beta, gamma)
-        if SURROGATE_TAKES_ALPHA:
-            super().__init__(alpha=None, spiking=True)
-        else:
-            super().__init__(spiking=True)
-        self.lam = None if lam is None else float(lam)
-        self.beta = float(beta)
-        self.gamma = float(gamma)
-
-    def set_spiking_mode(self, spiking: bool) -> None:
-        if not spiking:
-            raise ValueError("RGA has no primitive (non-spiking) form: it only defines a backward for spikes")
-        self.spiking = True
-
-    def slope(self, current: torch.Tensor, lam: Number, theta: Number) -> torch.Tensor:
-        """g(Ī) for a neuron with leak ``lam`` (used unless this surrogate fixes λ) and threshold ``theta``."""
-        return rate_slope(current, self.lam if self.lam is not None else lam, theta, self.beta, self.gamma)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Heaviside spike of ``x = V - v_threshold``. Only valid without gradient outside the rate op."""
-        if torch.is_grad_enabled() and x.requires_grad:
-            raise RuntimeError(
-                "RGA's rate gradient needs the whole time window, so it only runs inside IFNode, LIFNode or "
-                "ParametricLIFNode in multi-step mode: call "
-                "spikingjelly.activation_based.functional.set_step_mode(net, 'm') and feed [T, B, ...] "
-                "inputs (or register your neuron class with sj_rga.register_neuron)"
-            )
-        return (x >= 0).to(x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"lam={self.lam}, beta={self.beta}, gamma={self.gamma}"

@@ -51,9 +51,14 @@ class GradientEstimator(abc.ABC):
         the neurons run in multi-step mode with fresh state, BatchNorm and Dropout in eval mode.
         """
 
-    def parameters(self) -> dict[str, Any]:
+    def hyperparameters(self) -> dict[str, Any]:
         """The hyper-parameters, as plain values (for results files)."""
         return dataclasses.asdict(self)
+
+    def parameters(self) -> dict[str, Any]:
+        """The same as :meth:`hyperparameters` (kept for the dataclass estimators; :class:`~sj_rga.RGA`, a torch
+        module, keeps torch's ``parameters()``)."""
+        return self.hyperparameters()
 
 
 def check_real(value: object, name: str) -> float:

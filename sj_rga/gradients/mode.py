@@ -50,6 +50,11 @@ class LayerEstimator(GradientEstimator):
         with gradient_mode(model, self, statistics, update):
             return logits(x_seq)
 
+    def neuron_handle(self) -> _LayerHandle:
+        """The handle :func:`gradient_mode` gives a neuron, for one call of one neuron on its own (the route of
+        a neuron whose ``surrogate_function`` is this estimator; fresh statistics)."""
+        return _LayerHandle(_Session(self, self.new_statistics(), True), 0)
+
 
 class _Session:
     """One block of :func:`gradient_mode`: the estimator, its statistics, and each neuron's call count in the

@@ -5,40 +5,101 @@
 
 with g the slope of the neuron's rate-current curve (method §1.1: leak λ, threshold θ, smoothing β > 1,
 γ ≥ 0) and dI/dX from method §1.3. Time-uniform: the fast path records g(Ī)·dI/dX.
+
+One class serves as the estimator (``gradient=`` of :class:`sj_rga.SNNClassifier`, :func:`gradient_mode`) and
+as a neuron's ``surrogate_function``: a neuron whose surrogate is an ``RGA`` runs through the very handle
+that ``gradient_mode(model, RGA(...))`` gives it (method §5).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, Optional
+from typing import Any, ClassVar, Optional
 
 import torch
 import torch.nn as nn
+from spikingjelly.activation_based import surrogate
 
+from .._compat import SURROGATE_TAKES_ALPHA
 from ..mapping import neuron_mapping
-from ..neuron import StockRun, rate_multi_step_forward, slope_spec
-from ..surrogate import DEFAULT_BETA, DEFAULT_GAMMA, check_leak, check_smoothing, rate_slope
+from ..neuron import StockRun, SurrogateRoute, rate_multi_step_forward, slope_spec
+from ..surrogate import DEFAULT_BETA, DEFAULT_GAMMA, Number, check_leak, check_smoothing, rate_slope
 from .time_uniform import TimeUniformEstimator
 
+SURROGATE_ERROR = (
+    "RGA's rate gradient needs the whole time window, so as a surrogate_function it only runs inside IFNode, "
+    "LIFNode or ParametricLIFNode (or their clock_driven MultiStep classes) in multi-step mode: call "
+    "spikingjelly.activation_based.functional.set_step_mode(net, 'm') and feed [T, B, ...] inputs. For other "
+    "neuron classes use sj_rga.rate_mode(model) or SNNClassifier(model, T, gradient=sj_rga.RGA())"
+)
 
-@dataclass(frozen=True)
-class RGA(TimeUniformEstimator):
-    """Rate Gradient Approximation. ``lam``: the leak λ in [0, 1] of the rate curve (None: each neuron's own,
-    1 for IF, 1 − 1/τ for LIF/PLIF); ``beta`` > 1: the curve reaches rate 1 at I = βθ; ``gamma`` ≥ 0: the
-    slope below (1 − λ)θ. The authors' values: β = 2, γ = 0.2.
 
-    Example: ``SNNClassifier(model, T=8, gradient=RGA(lam=0.9))``.
+class RGA(surrogate.SurrogateFunctionBase, TimeUniformEstimator, SurrogateRoute):
+    """Rate Gradient Approximation, as an estimator and as a SpikingJelly surrogate.
+
+    ``lam``: the leak λ in [0, 1] of the rate curve (None: each neuron's own, 1 for IF, 1 − 1/τ for LIF/PLIF);
+    ``beta`` > 1: the curve reaches rate 1 at I = βθ; ``gamma`` ≥ 0: the slope below (1 − λ)θ. The authors'
+    values: β = 2, γ = 0.2. θ = v_threshold − v_reset and dI/dX always come from the neuron.
+
+    Examples: ``SNNClassifier(model, T=8, gradient=RGA(lam=0.9))``; ``neuron.LIFNode(surrogate_function=RGA())``.
+
+    As a surrogate its forward is the Heaviside spike (without gradient); with gradients, the neuron's whole
+    multi-step computation is routed to the estimator's layer backward. It is an ``nn.Module`` (torch's
+    ``parameters()``: none); like the other estimators it compares by its hyper-parameters, which are
+    read-only, and :meth:`hyperparameters` gives them as plain values.
     """
 
-    lam: Optional[float] = None
-    beta: float = DEFAULT_BETA
-    gamma: float = DEFAULT_GAMMA
     name: ClassVar[str] = "rga"
 
-    def __post_init__(self) -> None:
-        if self.lam is not None:
-            check_leak(self.lam)
-        check_smoothing(self.beta, self.gamma)
+    def __init__(self, lam: Optional[Number] = None, beta: Number = DEFAULT_BETA, gamma: Number = DEFAULT_GAMMA):
+        if lam is not None:
+            check_leak(lam)
+        check_smoothing(beta, gamma)
+        if SURROGATE_TAKES_ALPHA:
+            super().__init__(alpha=None, spiking=True)
+        else:
+            super().__init__(spiking=True)
+        self._hyper = (None if lam is None else float(lam), float(beta), float(gamma))
 
+    @property
+    def lam(self) -> Optional[float]:
+        return self._hyper[0]
+
+    @property
+    def beta(self) -> float:
+        return self._hyper[1]
+
+    @property
+    def gamma(self) -> float:
+        return self._hyper[2]
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other._hyper == self._hyper
+
+    def __hash__(self) -> int:
+        return hash((type(self), self._hyper))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {"lam": self.lam, "beta": self.beta, "gamma": self.gamma}
+
+    def extra_repr(self) -> str:
+        return f"lam={self.lam}, beta={self.beta}, gamma={self.gamma}"
+
+    # -- the surrogate ---------------------------------------------------------------------------------
+    def set_spiking_mode(self, spiking: bool) -> None:
+        if not spiking:
+            raise ValueError("RGA has no primitive (non-spiking) form: it only defines a backward for spikes")
+        self.spiking = True
+
+    def slope(self, current: torch.Tensor, lam: Number, theta: Number) -> torch.Tensor:
+        """g(Ī) for a neuron with leak ``lam`` (used unless this RGA fixes λ) and threshold ``theta``."""
+        return rate_slope(current, self.lam if self.lam is not None else lam, theta, self.beta, self.gamma)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Heaviside spike of ``x = V - v_threshold``; with a gradient only through the neuron's route."""
+        if torch.is_grad_enabled() and x.requires_grad:
+            raise RuntimeError(SURROGATE_ERROR)
+        return (x >= 0).to(x.dtype)
+
+    # -- the estimator ---------------------------------------------------------------------------------
     def check_neuron(self, node: nn.Module) -> None:
         """Stock IF/LIF/PLIF and registered classes: a clear error naming sj_rga.register_neuron otherwise."""
         neuron_mapping(node)

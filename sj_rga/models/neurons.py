@@ -25,7 +25,7 @@ def make_surrogate(name: str, **kwargs: Any) -> nn.Module:
     """A surrogate function by class name: ``"RGA"`` (sj_rga's rate surrogate) or any class of
     ``spikingjelly.activation_based.surrogate`` (``"PiecewiseQuadratic"``, ``"Sigmoid"``, ``"ATan"``, ...)."""
     if name == "RGA":
-        from ..surrogate import RGA
+        from ..gradients import RGA
 
         return RGA(**kwargs)
     cls = getattr(surrogate, name, None)
