@@ -46,3 +46,8 @@ _CLOCK_DRIVEN_NEURON: Optional[ModuleType] = _installed_clock_driven()
 def clock_driven_neuron() -> Optional[ModuleType]:
     """SpikingJelly 0.0.0.0.14's ``clock_driven.neuron`` module, or None where the release has none."""
     return _CLOCK_DRIVEN_NEURON
+
+
+def clock_driven_layer() -> ModuleType:
+    """SpikingJelly 0.0.0.0.14's ``clock_driven.layer`` (only where :func:`clock_driven_neuron` is not None)."""
+    return importlib.import_module("spikingjelly.clock_driven.layer")

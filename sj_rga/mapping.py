@@ -161,6 +161,12 @@ def spiking_neurons(model: torch.nn.Module) -> list[torch.nn.Module]:
 
 def unmappable_error(node: torch.nn.Module) -> ValueError:
     name = type(node).__name__
+    clock = clock_driven_neuron()
+    if clock is not None and isinstance(node, clock.BaseNode) and stock_family(node) is None:
+        return ValueError(f"{name} is a single-step clock_driven neuron (one time step per call, e.g. inside "
+                          "MultiStepContainer), but the estimators need the whole time window: use its MultiStep "
+                          "class (MultiStepIFNode, MultiStepLIFNode, MultiStepParametricLIFNode) or register a "
+                          "multi-step neuron with sj_rga.register_neuron")
     return ValueError(
         f"sj_rga cannot map the neuron class {name} onto the rate model's leak lam and threshold theta: "
         "only IFNode, LIFNode and ParametricLIFNode (and clock_driven's MultiStep classes of them), with unchanged "

@@ -188,8 +188,28 @@ def _wrap_single_step(cls: type) -> None:
     cls.single_step_forward = single_step_forward
 
 
+def _torch_path_on_cpu(original: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``original``, except that a neuron with SpikingJelly 0.0.0.0.14's ``backend='cupy'`` given a CPU tensor
+    (where the CuPy kernels cannot run) takes SpikingJelly's own torch path, as ``backend='torch'`` would."""
+    if not LEGACY:
+        return original
+
+    @functools.wraps(original)
+    def run(node: torch.nn.Module, x_seq: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if node.__dict__.get("backend") != "cupy" or not isinstance(x_seq, torch.Tensor) or x_seq.is_cuda:
+            return original(node, x_seq, *args, **kwargs)
+        node.backend = "torch"
+        try:
+            return original(node, x_seq, *args, **kwargs)
+        finally:
+            node.backend = "cupy"
+
+    return run
+
+
 def _wrap_multi_step(family: StockFamily) -> None:
-    original = getattr(family.base, family.entry)
+    unwrapped = getattr(family.base, family.entry)
+    original = _torch_path_on_cpu(unwrapped)
 
     @functools.wraps(original)
     def multi_step_forward(self, x_seq: torch.Tensor, *args, **kwargs):
@@ -211,7 +231,7 @@ def _wrap_multi_step(family: StockFamily) -> None:
             spikes = original(self, x_seq.detach())
         return handle.own(self, x_seq, spikes)
 
-    multi_step_forward.__sj_rga_original__ = original
+    multi_step_forward.__sj_rga_original__ = unwrapped
     setattr(family.base, family.entry, multi_step_forward)
 
 

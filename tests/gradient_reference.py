@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
-from spikingjelly.activation_based import neuron
+from stock_classes import LIF, PLIF, STOCK
 
 
 def _reset_value(node) -> float:
@@ -19,14 +19,14 @@ def _reset_value(node) -> float:
 
 
 def _inverse_tau(node) -> float:
-    if isinstance(node, neuron.ParametricLIFNode):
+    if isinstance(node, PLIF):
         return 1.0 / (1.0 + math.exp(-float(node.w.detach())))
     return 1.0 / float(node.tau)
 
 
 def charge(node, v, x):
     """H[t] from V[t-1] and X[t] (method §1.3): IF H = V + X; LIF/PLIF with or without input decay."""
-    if isinstance(node, (neuron.LIFNode, neuron.ParametricLIFNode)):
+    if isinstance(node, LIF + PLIF):
         k, v_r = _inverse_tau(node), _reset_value(node)
         return v + (x - (v - v_r)) * k if node.decay_input else v - (v - v_r) * k + x
     return v + x
@@ -54,8 +54,7 @@ class Reference:
     def __init__(self, model):
         self.model = model
         self.handles = []
-        self.neurons = [m for m in model.modules()
-                        if isinstance(m, (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode))]
+        self.neurons = [m for m in model.modules() if isinstance(m, STOCK)]
 
     def gradient_path(self, index, node, x_seq, spikes):
         raise NotImplementedError

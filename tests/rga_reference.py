@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
-from spikingjelly.activation_based import neuron
+from stock_classes import LIF, PLIF, STOCK
 
 
 def slope_reference(current: torch.Tensor, lam: float, theta: float, beta: float = 2.0, gamma: float = 0.2):
@@ -29,9 +29,9 @@ def table_mapping(node) -> tuple[float, float, float]:
     """(λ, θ, dI/dX) of method §1.3's table."""
     v_r = 0.0 if node.v_reset is None else node.v_reset
     theta = node.v_threshold - v_r
-    if isinstance(node, neuron.ParametricLIFNode):
+    if isinstance(node, PLIF):
         inv_tau = 1.0 / (1.0 + math.exp(-float(node.w.detach())))
-    elif isinstance(node, neuron.LIFNode):
+    elif isinstance(node, LIF):
         inv_tau = 1.0 / node.tau
     else:
         return 1.0, theta, 1.0
@@ -55,7 +55,7 @@ class ReferenceRGA:
 
     def __enter__(self):
         for m in self.model.modules():
-            if isinstance(m, (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode)):
+            if isinstance(m, STOCK):
                 self.handles.append(m.register_forward_hook(self._hook))
         return self.model
 

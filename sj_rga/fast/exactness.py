@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import torch.nn as nn
 from spikingjelly.activation_based import layer
 
+from .._compat import clock_driven_layer, clock_driven_neuron
 from ..mapping import is_spiking_neuron, registered_mapping, stock_class
 
 #: How ``SNNClassifier`` takes a time-uniform gradient (RGA, BPTR, HART): the fast path when it is provably exact,
@@ -49,7 +50,8 @@ AFFINE_LEAVES: frozenset[type] = _BATCH_NORMS | frozenset(
     getattr(source, name) for source in (nn, layer) for name in _AFFINE_NAMES if hasattr(source, name))
 
 #: Containers whose ``forward`` chains their children, or that have no ``forward`` of their own.
-_CHAINS: frozenset[type] = frozenset({nn.Sequential, nn.ModuleList, nn.ModuleDict, layer.SeqToANNContainer})
+_CHAINS: frozenset[type] = frozenset({nn.Sequential, nn.ModuleList, nn.ModuleDict, layer.SeqToANNContainer}) | (
+    frozenset() if clock_driven_neuron() is None else frozenset({clock_driven_layer().SeqToANNContainer}))
 
 #: Blocks whose ``forward`` is known to be per-step affine around its children: (module, qualname) -> condition.
 _AFFINE_BLOCKS: dict[tuple[str, str], Callable[[nn.Module], bool]] = {}
