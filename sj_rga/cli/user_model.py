@@ -52,6 +52,9 @@ def add_user_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--std", type=float, nargs="+", help="per-channel std the model normalises with")
     group.add_argument("--bounds", type=parse_bound, nargs=2, metavar=("LOW", "HIGH"),
                        help="valid input range, 'none' for no bound (default 0 1; frames: 0 none)")
+    group.add_argument("--clock-driven", action="store_true",
+                       help="the model imports spikingjelly.clock_driven (SpikingJelly 0.0.0.0.14 code): on 2.x map it "
+                       "to activation_based first (sj_rga.compat.enable_clock_driven)")
 
 
 def file_digest(path: str) -> str:
@@ -133,6 +136,10 @@ def load_user_model(args: argparse.Namespace, device: torch.device) -> tuple[nn.
     """(model, meta) for ``--model pkg.module:factory``; ``meta`` shaped like a checkpoint's."""
     check_user_options(args)
     kwargs = _model_args(args.model_args)
+    if getattr(args, "clock_driven", False):
+        from ..compat import enable_clock_driven
+
+        enable_clock_driven()
     factory = _factory(args.model)
     try:
         model = factory(**kwargs)
