@@ -14,7 +14,7 @@ V_r is ``v_reset``, or 0 for soft reset (``v_reset=None``). The stock neurons ar
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
 import torch
 from spikingjelly.activation_based import neuron
@@ -104,31 +104,81 @@ class NeuronMapping:
 
 _REGISTRY: dict[type, Callable[[torch.nn.Module], NeuronMapping]] = {}
 
+#: How a neuron lays out time: ``'time-major'`` ``[T, B, ...]``, or ``'merged'`` ``[T·B, ...]`` (time outer, as
+#: ``x_seq.flatten(0, 1)`` of a time-major tensor gives), which the neuron's own forward splits into T steps.
+Layout = Literal["time-major", "merged"]
+LAYOUTS: tuple[str, ...] = ("time-major", "merged")
 
-def register_neuron(cls: type, mapping: Callable[[torch.nn.Module], NeuronMapping]) -> None:
-    """Describe a neuron class the package does not know, so ``rate_mode`` can give it the RGA backward.
+_LAYOUT: dict[type, Layout] = {}
+
+
+def register_neuron(cls: type, mapping: Callable[[torch.nn.Module], NeuronMapping],
+                    layout: Layout = "time-major") -> None:
+    """Describe a neuron class the package does not know, so that RGA and BPTR can take its backward.
 
     ``mapping(node)`` returns the :class:`NeuronMapping` of one instance. Such a neuron runs its own
-    forward (without autograd) and receives ``dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX``; it must be in
-    multi-step mode, taking and returning time-major ``[T, B, ...]`` tensors.
+    forward (without autograd) and receives ``dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX`` (RGA) or
+    ``dL/dS[t] · 1[fired]`` (BPTR), with Ī and the firing taken over its T steps.
+
+    ``layout``: ``'time-major'`` (default), the neuron takes and returns ``[T, B, ...]``; ``'merged'``, it
+    takes and returns ``[T·B, ...]`` with time outer (``x_seq.flatten(0, 1)``) and splits the T steps
+    itself, as the attack papers' own ``LIFSpike`` does. sj_rga then needs T: the classifier's, or the ``T``
+    given to :func:`~sj_rga.gradients.gradient_mode` / :func:`~sj_rga.rate_mode`. A time-major neuron whose
+    input's leading dimension is not T is refused, never given a wrong gradient.
     """
     if not isinstance(cls, type) or not issubclass(cls, torch.nn.Module):
         raise TypeError(f"register_neuron expects an nn.Module subclass, got {cls!r}")
     if not callable(mapping):
         raise TypeError("register_neuron expects a callable mapping(node) -> NeuronMapping")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS} ([T, B, ...] or [T·B, ...]), got {layout!r}")
     _REGISTRY[cls] = mapping
+    _LAYOUT[cls] = layout
+
+
+def _registered_class(node: torch.nn.Module) -> Optional[type]:
+    return next((cls for cls in type(node).__mro__ if cls in _REGISTRY), None)
 
 
 def registered_mapping(node: torch.nn.Module) -> Optional[NeuronMapping]:
     """The user-registered mapping of ``node``'s class (nearest in its MRO), or None."""
-    for cls in type(node).__mro__:
-        if cls in _REGISTRY:
-            found = _REGISTRY[cls](node)
-            if not isinstance(found, NeuronMapping):
-                raise TypeError(f"the mapping registered for {cls.__name__} must return a NeuronMapping, "
-                                f"got {type(found).__name__}")
-            return found
-    return None
+    cls = _registered_class(node)
+    if cls is None:
+        return None
+    found = _REGISTRY[cls](node)
+    if not isinstance(found, NeuronMapping):
+        raise TypeError(f"the mapping registered for {cls.__name__} must return a NeuronMapping, "
+                        f"got {type(found).__name__}")
+    return found
+
+
+def neuron_layout(node: torch.nn.Module) -> Layout:
+    """``'merged'`` for a class registered so (nearest registration in the MRO), else ``'time-major'``."""
+    cls = _registered_class(node)
+    return "time-major" if cls is None else _LAYOUT.get(cls, "time-major")
+
+
+def time_major(node: torch.nn.Module, tensor: torch.Tensor, T: Optional[int]) -> torch.Tensor:
+    """``tensor`` of ``node``'s layout as time-major ``[T, B, ...]`` (a view where possible, differentiable).
+
+    A merged neuron needs ``T`` and an input of ``T·B`` rows; a registered time-major neuron's leading
+    dimension must equal ``T`` when T is known. Anything else is a clear ValueError, not a wrong gradient."""
+    name = type(node).__name__
+    if neuron_layout(node) == "merged":
+        if T is None:
+            raise ValueError(f"{name} is registered with layout='merged' ([T·B, ...]), so sj_rga needs T to split "
+                             "its input: run it through SNNClassifier(model, T) or pass T to gradient_mode / "
+                             "rate_mode")
+        if tensor.dim() < 1 or tensor.shape[0] % T != 0:
+            raise ValueError(f"{name} is registered with layout='merged' ([T·B, ...]) but got shape "
+                             f"{tuple(tensor.shape)}, whose leading dimension is not a multiple of T = {T}")
+        return tensor.reshape(T, tensor.shape[0] // T, *tensor.shape[1:])
+    if T is not None and _registered_class(node) is not None and tensor.shape[0] != T:
+        raise ValueError(f"{name} got an input of shape {tuple(tensor.shape)} whose leading dimension is not T = {T}: "
+                         "sj_rga would take it as time and give a wrong gradient. If the neuron merges time and "
+                         f"batch as [T·B, ...], register it with sj_rga.register_neuron({name}, mapping, "
+                         "layout='merged')")
+    return tensor
 
 
 def stock_class(node: torch.nn.Module) -> Optional[type]:

@@ -19,6 +19,8 @@ def rate_mode(
     lam: Optional[Number] = None,
     beta: Number = DEFAULT_BETA,
     gamma: Number = DEFAULT_GAMMA,
+    *,
+    T: Optional[int] = None,
 ) -> Iterator[torch.nn.Module]:
     """Inside the block, every spiking neuron of ``model`` uses the RGA backward, whatever its surrogate.
 
@@ -26,7 +28,8 @@ def rate_mode(
     ``sj_rga.gradients.gradient_mode(model, sj_rga.gradients.RGA(lam, beta, gamma))``: nothing of the model
     is replaced, and on exit (also after an exception) classes, surrogates, instance attributes, hooks,
     ``training`` flags, step modes and neuron state (``v``, ``v_seq``) are as they were on entry.
-    Neurons must run in multi-step mode on ``[T, B, ...]`` inputs while gradients are taken.
+    Neurons must run in multi-step mode on ``[T, B, ...]`` inputs while gradients are taken. ``T``: the time
+    steps, needed by neurons registered with ``layout='merged'`` (see :func:`~sj_rga.gradients.gradient_mode`).
     """
-    with gradient_mode(model, RGA(lam=lam, beta=beta, gamma=gamma)) as inside:
+    with gradient_mode(model, RGA(lam=lam, beta=beta, gamma=gamma), T=T) as inside:
         yield inside

@@ -13,6 +13,7 @@ import torch
 
 from . import distributed
 from .classifier import SNNClassifier
+from .mapping import time_major
 from .metrics import Data
 from .rate_mode import spiking_neurons
 from .seeding import derive_seed
@@ -53,7 +54,8 @@ def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, s
     def hook(module, inputs, spikes):
         if spikes.device not in generator:
             generator[spikes.device] = torch.Generator(device=spikes.device).manual_seed(batch["seed"])
-        return shuffle_time(spikes, generator[spikes.device])
+        steps = time_major(module, spikes, classifier.T)  # [T·B, ...] of a merged neuron as [T, B, ...]
+        return shuffle_time(steps, generator[spikes.device]).reshape(spikes.shape)
 
     world = distributed.world()
     counts: dict[int, tuple[int, int, int]] = {}

@@ -28,7 +28,7 @@ import torch.nn as nn
 from spikingjelly.activation_based import layer
 
 from .._compat import clock_driven_layer, clock_driven_neuron
-from ..mapping import is_spiking_neuron, registered_mapping, stock_class
+from ..mapping import is_spiking_neuron, neuron_layout, registered_mapping, stock_class
 
 #: How ``SNNClassifier`` takes a time-uniform gradient (RGA, BPTR, HART): the fast path when it is provably exact,
 #: the fast path or an error, the per-layer backward always.
@@ -108,6 +108,8 @@ def _obstacle(module: nn.Module, path: str) -> Optional[str]:
     if is_spiking_neuron(module):
         if registered_mapping(module) is None and stock_class(module) is None:
             return f"{name}: a spiking neuron with no rate mapping"
+        if neuron_layout(module) == "merged":
+            return f"{name}: a neuron on a merged [T·B, ...] layout splits its T steps itself, it cannot run at T = 1"
         return None
     if type(module) in AFFINE_LEAVES:
         reason = _leaf_obstacle(module)

@@ -23,7 +23,7 @@ import torch
 import torch.nn as nn
 
 from ..intercept import attach
-from ..mapping import spiking_neurons
+from ..mapping import spiking_neurons, time_major
 from ..neuron import Original, StockRun
 from ..ops import ScaledGradientFunction
 from ..ops.torch_backend import accumulation_dtype
@@ -77,8 +77,8 @@ def _multi_step_error(node: nn.Module) -> ValueError:
 class _Recorder:
     """A neuron's handle in the T-step forward: exact spikes, and a :class:`LayerRecord` per call."""
 
-    def __init__(self, estimator: TimeUniform):
-        self.estimator = estimator
+    def __init__(self, estimator: TimeUniform, T: int):
+        self.estimator, self.T = estimator, T
         self.records: list[LayerRecord] = []
 
     def _keep(self, found: Recorded) -> torch.Tensor:
@@ -94,6 +94,7 @@ class _Recorder:
     def own(self, node: nn.Module, x_seq: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
         if getattr(node, "step_mode", "m") != "m" or x_seq.dim() < 2 or spikes.shape != x_seq.shape:
             raise _multi_step_error(node)
+        time_major(node, x_seq, self.T)  # a registered neuron must see the T steps on its leading dimension
         return self._keep(self.estimator.record_own(node, x_seq, spikes))
 
 
@@ -152,7 +153,7 @@ def fast_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, e
         raise ValueError(obstacle)
     if not torch.is_grad_enabled():
         return logits(x_seq)
-    recorders = {node: _Recorder(estimator) for node in spiking_neurons(model)}
+    recorders = {node: _Recorder(estimator, x_seq.shape[0]) for node in spiking_neurons(model)}
     with torch.no_grad(), attach(recorders):
         exact = logits(x_seq.detach())
     with attach({node: _Replay(recorder.records) for node, recorder in recorders.items()}):

@@ -9,7 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..intercept import attach, restore_model_state, save_model_state
-from ..mapping import spiking_neurons
+from ..mapping import neuron_layout, spiking_neurons, time_major
 from ..neuron import SINGLE_STEP_ERROR, Original, check_sequence, runs_wrapped_method
 from .base import GradientEstimator, LogitsFunction, Statistics
 
@@ -47,7 +47,7 @@ class LayerEstimator(GradientEstimator):
                statistics: Optional[Statistics] = None, update: bool = True) -> torch.Tensor:
         if not torch.is_grad_enabled():
             return logits(x_seq)
-        with gradient_mode(model, self, statistics, update):
+        with gradient_mode(model, self, statistics, update, T=x_seq.shape[0]):
             return logits(x_seq)
 
     def neuron_handle(self) -> _LayerHandle:
@@ -57,15 +57,27 @@ class LayerEstimator(GradientEstimator):
 
 
 class _Session:
-    """One block of :func:`gradient_mode`: the estimator, its statistics, and each neuron's call count in the
-    current forward of the model (a neuron called twice in one forward keeps statistics per call)."""
+    """One block of :func:`gradient_mode`: the estimator, its statistics, each neuron's call count in the
+    current forward of the model (a neuron called twice in one forward keeps statistics per call), and T (given,
+    or the leading dimension of the model's input in the current forward)."""
 
-    def __init__(self, estimator: LayerEstimator, statistics: Optional[Statistics], update: bool):
-        self.estimator, self.statistics, self.update = estimator, statistics, update
+    def __init__(self, estimator: LayerEstimator, statistics: Optional[Statistics], update: bool,
+                 T: Optional[int] = None):
+        self.estimator, self.statistics, self.update, self.T = estimator, statistics, update, T
         self.calls: dict[int, int] = {}
+        self.input_steps: Optional[int] = None
 
-    def new_forward(self, *unused: object) -> None:
+    def new_forward(self, model: nn.Module, args: tuple) -> None:
         self.calls.clear()
+        first = args[0] if args else None
+        self.input_steps = first.shape[0] if isinstance(first, torch.Tensor) and first.dim() >= 2 else None
+
+    def time_steps(self, node: nn.Module) -> Optional[int]:
+        """T for ``node``: the given T; else, for a time-major neuron only, the model input's leading dimension
+        (a merged neuron's model may make its own time steps from a ``[B, ...]`` input)."""
+        if self.T is not None or neuron_layout(node) == "merged":
+            return self.T
+        return self.input_steps
 
     def state(self, index: int) -> object:
         call = self.calls.get(index, 0)
@@ -108,13 +120,15 @@ class _LayerHandle:
             if getattr(x_seq, "requires_grad", False):
                 raise RuntimeError(SINGLE_STEP_ERROR.format(name=type(node).__name__))
             return spikes
-        self._check(node, x_seq)
-        return self.session.estimator.own_layer(node, x_seq, spikes.detach())
+        T = self.session.time_steps(node)
+        steps, spike_steps = time_major(node, x_seq, T), time_major(node, spikes.detach(), T)
+        self._check(node, steps)
+        return self.session.estimator.own_layer(node, steps, spike_steps).reshape(x_seq.shape)
 
 
 @contextlib.contextmanager
 def gradient_mode(model: nn.Module, estimator: LayerEstimator, statistics: Optional[Statistics] = None,
-                  update: bool = True) -> Iterator[nn.Module]:
+                  update: bool = True, *, T: Optional[int] = None) -> Iterator[nn.Module]:
     """Inside the block, every spiking neuron of ``model`` takes ``estimator``'s backward (method §2).
 
     ``estimator``: e.g. ``sj_rga.gradients.HART(gamma=0.5)`` (``sj_rga.gradients.estimator('hart')`` from a
@@ -127,16 +141,22 @@ def gradient_mode(model: nn.Module, estimator: LayerEstimator, statistics: Optio
     gradients updates them once. ``update=False`` reads them without updating (the repeats of an EOT
     average). Nothing of the model is replaced: on exit, also after an exception, classes, surrogates,
     instance attributes, hooks, ``training`` flags, step modes and neuron state are as they were on entry.
+
+    ``T``: the number of time steps, which neurons registered with ``layout='merged'`` need (a clear error
+    without it) and against which registered time-major neurons are checked; None checks those against the
+    leading dimension of the model's input. :class:`~sj_rga.SNNClassifier` passes its own T.
     """
     if not isinstance(estimator, LayerEstimator):
         raise TypeError("gradient_mode takes an estimator that replaces the backward of spiking layers, e.g. "
                         f"sj_rga.gradients.BPTR() or sj_rga.gradients.estimator('hart'); got {estimator!r}")
     if not isinstance(update, bool):
         raise TypeError(f"update must be True or False, got {update!r}")
+    if T is not None and (isinstance(T, bool) or not isinstance(T, int) or T < 1):
+        raise ValueError(f"T (time steps) must be an integer >= 1 or None, got {T!r}")
     neurons = spiking_neurons(model)
     for node in neurons:
         estimator.check_neuron(node)
-    session = _Session(estimator, estimator.new_statistics() if statistics is None else statistics, update)
+    session = _Session(estimator, estimator.new_statistics() if statistics is None else statistics, update, T)
     saved = save_model_state(model)
     marker = model.register_forward_pre_hook(session.new_forward)
     try:
