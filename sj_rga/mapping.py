@@ -177,7 +177,8 @@ def time_major(node: torch.nn.Module, tensor: torch.Tensor, T: Optional[int]) ->
         raise ValueError(f"{name} got an input of shape {tuple(tensor.shape)} whose leading dimension is not T = {T}: "
                          "sj_rga would take it as time and give a wrong gradient. If the neuron merges time and "
                          f"batch as [T·B, ...], register it with sj_rga.register_neuron({name}, mapping, "
-                         "layout='merged')")
+                         "layout='merged'). (T is the classifier's, the T given to gradient_mode / rate_mode, or "
+                         "else the leading dimension of the model's input: pass T if the model makes its own steps)")
     return tensor
 
 

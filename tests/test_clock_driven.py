@@ -131,3 +131,16 @@ def test_single_step_clock_driven_neurons_are_refused_clearly():
     net = nn.Sequential(layer.SeqToANNContainer(nn.Linear(4, 4)), layer.MultiStepContainer(CLOCK.IFNode()))
     with pytest.raises(ValueError, match="single-step clock_driven neuron.*MultiStepIFNode"):
         SNNClassifier(net, 2, gradient="rga")
+
+
+def test_shuffle_test_sees_clock_driven_neurons():
+    """The shuffle test permutes a clock_driven neuron's spike trains: counts kept, timing changed."""
+    net = _mlp("torch")
+    seen = []
+    probe = net[2].register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    x, y = torch.rand(4, 12, dtype=torch.float64), torch.tensor([0, 1, 2, 3])
+    report = sj_rga.shuffle_test(SNNClassifier(net, 6), (x, y), batch_size=4, seed=1)
+    probe.remove()
+    assert report.samples == 4 and len(seen) == 2
+    clean, shuffled = seen
+    assert torch.equal(clean.sum(0), shuffled.sum(0)) and clean.sum() > 0 and not torch.equal(clean, shuffled)

@@ -12,7 +12,8 @@
 Every estimator keeps the stock forward, spike for spike. RGA, BPTR and HART are time-uniform and take the
 fast path (one T = 1 backward) where the model allows; PDSG and ASSG run BPTT with their own surrogate.
 Use them through :class:`sj_rga.SNNClassifier` (``gradient='hart'`` or ``gradient=HART(gamma=0.5)``) or
-around any model with :func:`gradient_mode`.
+around any model with :func:`gradient_mode`. :class:`RGA` (also ``sj_rga.RGA``) is in addition a SpikingJelly
+surrogate: ``surrogate_function=RGA()`` gives a neuron the same handle as ``gradient_mode(model, RGA())``.
 """
 from .assg import ASSG, ASSGStatistics
 from .base import GradientEstimator, Statistics
