@@ -89,10 +89,6 @@ class RGA(surrogate.SurrogateFunctionBase, TimeUniformEstimator, SurrogateRoute)
             raise ValueError("RGA has no primitive (non-spiking) form: it only defines a backward for spikes")
         self.spiking = True
 
-    def slope(self, current: torch.Tensor, lam: Number, theta: Number) -> torch.Tensor:
-        """g(Ī) for a neuron with leak ``lam`` (used unless this RGA fixes λ) and threshold ``theta``."""
-        return rate_slope(current, self.lam if self.lam is not None else lam, theta, self.beta, self.gamma)
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Heaviside spike of ``x = V - v_threshold``; with a gradient only through the neuron's route."""
         if torch.is_grad_enabled() and x.requires_grad:
