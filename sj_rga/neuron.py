@@ -189,8 +189,9 @@ def _wrap_single_step(cls: type) -> None:
 
 
 def _torch_path_on_cpu(original: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
-    """``original``, except that a neuron with SpikingJelly 0.0.0.0.14's ``backend='cupy'`` given a CPU tensor
-    (where the CuPy kernels cannot run) takes SpikingJelly's own torch path, as ``backend='torch'`` would."""
+    """``original``, except that a ``clock_driven`` neuron of SpikingJelly 0.0.0.0.14 with ``backend='cupy'`` (a
+    plain attribute there) given a CPU tensor, where the CuPy kernels cannot run, takes SpikingJelly's own torch
+    path, as ``backend='torch'`` would."""
     if not LEGACY:
         return original
 
