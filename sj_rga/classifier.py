@@ -166,21 +166,31 @@ class SNNClassifier(nn.Module):
         self.restart()
         return self
 
-    def _copy(self, **changes: Any) -> SNNClassifier:
-        settings = dict(model=self.model, T=self.T, encoding=self.encoding, gradient=self.estimator,
-                        mean=None if self.norm_mean is None else self.norm_mean.tolist(),
-                        std=None if self.norm_std is None else self.norm_std.tolist(), bounds=self.bounds,
-                        eot=self.eot, seed=self.seed, rga_path=self.rga_path,
-                        parameter_gradients=self.parameter_gradients)
-        return SNNClassifier(**{**settings, **changes})
+    def settings(self) -> dict[str, Any]:
+        """The constructor's arguments that give this classifier (the estimator as an object)."""
+        return dict(model=self.model, T=self.T, encoding=self.encoding, gradient=self.estimator,
+                    mean=None if self.norm_mean is None else self.norm_mean.tolist(),
+                    std=None if self.norm_std is None else self.norm_std.tolist(), bounds=self.bounds,
+                    eot=self.eot, seed=self.seed, rga_path=self.rga_path,
+                    parameter_gradients=self.parameter_gradients)
+
+    def replace(self, **changes: Any) -> SNNClassifier:
+        """A new classifier (same model object) with ``changes`` to the constructor's arguments, checked by the
+        constructor as any other (e.g. ``replace(T=2 * clf.T)``, ``replace(gradient='bptr', seed=3)``).
+
+        The new classifier starts with fresh Poisson streams and fresh estimator statistics."""
+        unknown = sorted(set(changes) - set(self.settings()))
+        if unknown:
+            raise TypeError(f"replace() got unknown settings {unknown}; expected some of {sorted(self.settings())}")
+        return SNNClassifier(**{**self.settings(), **changes})
 
     def with_time_steps(self, T: int) -> SNNClassifier:
         """The same classifier (same model object) with T steps, e.g. ``2 * T`` for a time-extended attack."""
-        return self._copy(T=T)
+        return self.replace(T=T)
 
     def with_gradient(self, gradient: Union[str, GradientEstimator]) -> SNNClassifier:
         """The same classifier with another estimator, by name or as an object (fresh statistics)."""
-        return self._copy(gradient=gradient)
+        return self.replace(gradient=gradient)
 
     # -- input checks -------------------------------------------------------------------------------
     def check_input(self, x: object) -> torch.Tensor:
