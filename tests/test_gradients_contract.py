@@ -14,6 +14,7 @@ from spikingjelly.activation_based import functional, layer, neuron
 import sj_rga
 from sj_rga import SNNClassifier
 from sj_rga.attacks import FGSM, PGD
+from sj_rga.errors import UserModelError
 from sj_rga.experiment import GRADIENTS
 from sj_rga.gradients import ASSG, BPTR, HART, PDSG, RGA, STBP, estimator, gradient_mode
 from sj_rga.models import build, digits_snn
@@ -148,9 +149,10 @@ def test_model_restored_after_every_estimator_and_after_an_exception(name):
         passes = 2 if path == "auto" and name in ("rga", "bptr", "hart") else 1
         for armed in range(1, passes + 1):  # the T-step (recording) pass, and the fast path's T = 1 pass
             tripwire.armed, tripwire.calls = armed, 0
-            with pytest.raises(KeyError, match="tripwire"):
+            with pytest.raises(UserModelError, match="tripwire") as raised:  # the model's own exception, chained
                 x_grad = x.clone().requires_grad_(True)
                 clf(x_grad).sum().backward()
+            assert isinstance(raised.value.__cause__, KeyError)
             tripwire.armed = 0
             _assert_same(before, _snapshot(model))
     hook.remove()

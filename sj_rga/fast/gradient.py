@@ -97,18 +97,30 @@ class _Recorder:
         return self._keep(self.estimator.record_own(node, x_seq, spikes))
 
 
-def _check_replay_input(node: nn.Module, x_mean: torch.Tensor, record: LayerRecord) -> None:
-    """The T = 1 input must be the mean of the T-step inputs (up to rounding) if the model is per-step affine."""
+def _tolerance(value: torch.Tensor, scale: torch.Tensor) -> float:
+    """Rounding allowance for comparing ``value`` with a reference of magnitude ``scale``: √eps·(1 + max|scale|)."""
+    magnitude = float(scale.abs().max()) if scale.numel() else 0.0
+    return torch.finfo(value.dtype).eps ** 0.5 * (1.0 + magnitude)
+
+
+def _check_replay_input(node: nn.Module, x_replay: torch.Tensor, record: LayerRecord) -> None:
+    """The replay input must be the mean of the T-step inputs (up to rounding) if the model is per-step affine.
+
+    It has one step (the T = 1 pass), or S equal steps when the model makes its own time steps from a static
+    input (``x.unsqueeze(0).repeat(T, ...)`` inside its forward): then every step carries the mean."""
     expected = record.mean_current / record.input_gain
-    if x_mean.shape != (1, *expected.shape):
-        raise RuntimeError(f"{type(node).__name__} got shape {tuple(x_mean.shape)} in the T = 1 pass, expected "
+    if x_replay.dim() < 1 or tuple(x_replay.shape[1:]) != tuple(expected.shape):
+        raise RuntimeError(f"{type(node).__name__} got shape {tuple(x_replay.shape)} in the T = 1 pass, expected "
                            f"{(1, *expected.shape)}: the model does not run alike at T = 1")
-    tolerance = torch.finfo(x_mean.dtype).eps ** 0.5 * (1.0 + float(expected.abs().max()))
-    gap = float((x_mean[0].detach().to(expected.dtype) - expected).abs().max())
-    if not gap <= tolerance:
+    steps = x_replay.detach().to(expected.dtype)
+    tolerance = _tolerance(x_replay, expected)
+    spread = float((steps - steps[:1]).abs().max()) if steps.shape[0] > 1 else 0.0
+    gap = float((steps[0] - expected).abs().max()) if steps.numel() else 0.0
+    if not (gap <= tolerance and spread <= tolerance):
         raise RuntimeError(f"{type(node).__name__}: its input in the T = 1 pass differs from its mean input over T "
-                           f"by {gap:.3g} (tolerance {tolerance:.3g}); the modules between spiking layers are not "
-                           "affine per time step, so the fast gradient would be wrong. Use rga_path='layer'")
+                           f"by {max(gap, spread):.3g} (tolerance {tolerance:.3g}); the modules between spiking "
+                           "layers are not affine per time step, so the fast gradient would be wrong. "
+                           "Use rga_path='layer'")
 
 
 class _Replay:
@@ -123,8 +135,9 @@ class _Replay:
                                "forward: the model's control flow depends on T")
         record = self.records.pop(0)
         _check_replay_input(node, x_mean, record)
-        # forward: the recorded rate; backward: dL/dX̄ = dL/dr · slope, as the per-layer backward
-        return ScaledGradientFunction.apply(x_mean, record.rate.unsqueeze(0), record.slope.unsqueeze(0))
+        # forward: the recorded rate at each step; backward: dL/dX̄ = dL/dr · slope, as the per-layer backward
+        rate = record.rate.unsqueeze(0).expand(x_mean.shape[0], *record.rate.shape)
+        return ScaledGradientFunction.apply(x_mean, rate, record.slope.unsqueeze(0))
 
     def stock(self, node: nn.Module, x_mean: torch.Tensor, original: Original) -> torch.Tensor:
         return self._replay(node, x_mean)
@@ -161,4 +174,9 @@ def fast_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, e
     if unused:
         raise RuntimeError(f"{', '.join(unused)} ran fewer times in the T = 1 pass than in the T-step forward: "
                            "the model's control flow depends on T")
+    gap = float((fast.detach() - exact).abs().max()) if exact.numel() else 0.0
+    if not gap <= _tolerance(fast, exact):
+        raise RuntimeError(f"the logits of the T = 1 pass differ from the T-step logits by {gap:.3g}: the operations "
+                           "after the last spiking layer are not affine per time step (a sum over time, a "
+                           "nonlinearity), so the fast gradient would be wrong. Use rga_path='layer'")
     return exact + (fast - fast.detach())
