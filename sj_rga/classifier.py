@@ -298,10 +298,12 @@ class SNNClassifier(nn.Module):
         finally:
             for hook in hooks:
                 hook.remove()
-        if seen and seen[0] not in (x_seq.shape[0], x_seq.shape[0] * x_seq.shape[1]):
+        # the model's own steps ('B': T, also in the fast path's T = 1 pass), or the steps it was fed
+        steps, batch = self.T if self.input_layout == "B" else x_seq.shape[0], x_seq.shape[1]
+        if seen and seen[0] not in (steps, steps * batch):
             raise UserModelError(f"the model makes {seen[0]} time steps of its own (its first spiking layer got "
                                  f"{seen[0]} steps) but the classifier has T={self.T}: pass T={seen[0]}")
-        return layouts.logits(layouts.select(out, self.output), self.input_layout, x_seq.shape[0], x_seq.shape[1])
+        return layouts.logits(layouts.select(out, self.output), self.input_layout, steps, batch)
 
     def _check_device(self, x: torch.Tensor, network: nn.Module) -> None:
         """Inside DataParallel the inputs must be on the wrapped module's device (the classifier runs it)."""

@@ -66,6 +66,11 @@ def register_neuron(cls: type, mapping: Callable[[torch.nn.Module], NeuronMappin
     _REGISTRY[cls] = mapping
 
 
+def registered_classes() -> list[tuple[type, Callable[[torch.nn.Module], NeuronMapping]]]:
+    """The classes registered with :func:`register_neuron` and their mappings, in registration order."""
+    return list(_REGISTRY.items())
+
+
 def registered_mapping(node: torch.nn.Module) -> Optional[NeuronMapping]:
     """The user-registered mapping of ``node``'s class (nearest in its MRO), or None."""
     for cls in type(node).__mro__:
