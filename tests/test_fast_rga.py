@@ -393,14 +393,15 @@ def test_a_time_sum_after_the_last_layer_is_caught_at_run_time():
         _logits_and_grad(SNNClassifier(model, 4), x, y)
 
 
-def test_the_verdict_follows_changes_to_the_model():
-    model = zoo_model("sew_resnet18", 10)
-    model.maxpool = layer.AvgPool2d(3, 2, 1, step_mode="m")
+def test_the_verdict_follows_changes_to_the_model(affine_blocks):
+    model = SEWLike()
     assert prove_fast_path(model).exact
-    model.maxpool = nn.MaxPool2d(3, 2, 1)  # a change after the first verdict
-    assert prove_fast_path(model).obstacle.startswith("model.maxpool (MaxPool2d)")
-    model.maxpool = layer.AvgPool2d(3, 2, 1, step_mode="m")
-    model.layer1[0].cnf = "AND"
-    assert "model.layer1.0 (BasicBlock): a spike product" in prove_fast_path(model).obstacle
+    model.pool = nn.MaxPool2d(2)  # a change after the first verdict
+    assert prove_fast_path(model).obstacle.startswith("model.pool (MaxPool2d)")
     with pytest.raises(ValueError, match=r"decided from the traced graph \(torch.fx\)"):
         SNNClassifier(model, 2, rga_path="fast")
+    model.pool = layer.SeqToANNContainer(nn.AvgPool2d(2))
+    model.layer1[1] = UntraceableResidual(4)
+    assert "model.layer1.1 (UntraceableResidual): torch.fx cannot trace" in prove_fast_path(model).obstacle
+    register_affine_block(UntraceableResidual)  # a registration changes the verdict too
+    assert prove_fast_path(model).exact
