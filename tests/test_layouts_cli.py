@@ -57,3 +57,32 @@ def test_a_model_fed_the_wrong_layout_is_one_line_naming_the_option(tmp_path, st
                  "--eps", "0.1", "--suite", "fast", "--no-progress", "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "input_layout" in err[0] and "model_styles.py:" in err[0], err
+
+
+def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, styles_module, capsys):
+    """torchrun with 2 ranks, one process, and a resumed run give the same results for a model in its own layout."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_distributed import _without_times
+
+    root, tests = Path(__file__).resolve().parents[1], Path(__file__).resolve().parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
+           "PYTHONPATH": os.pathsep.join([str(root), str(tests), str(tmp_path)])}
+    args = ["evaluate", "--model", f"{styles_module}:batch_first", "-T", "3", "--input-layout", "BT",
+            "--model-output", "0", "--data", "digits", "--limit", "12", "--batch-size", "4", "--eps", "0.1",
+            "--suite", "fast", "--no-progress"]
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "sj_rga", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert _without_times(one) == _without_times(two) and one["input"]["input_layout"] == "BT"
+    (tmp_path / "one" / "batches" / "000002.json").unlink()  # as if stopped before the last batch was saved
+    (tmp_path / "one" / "results.json").unlink()
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert _without_times(json.loads((tmp_path / "one" / "results.json").read_text())) == _without_times(one)
+    capsys.readouterr()
