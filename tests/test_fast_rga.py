@@ -11,7 +11,14 @@ from spikingjelly.activation_based import functional, layer, neuron
 
 import sj_rga.gradients.time_uniform
 from sj_rga import SNNClassifier
-from sj_rga.fast import exactness, fast_logits, fast_path_obstacle, prove_fast_path, register_affine_block
+from sj_rga.fast import (
+    FastPathMismatch,
+    exactness,
+    fast_logits,
+    fast_path_obstacle,
+    prove_fast_path,
+    register_affine_block,
+)
 from sj_rga.gradients import RGA
 from sj_rga.models import digits_snn, dvs_vgg, resnet17, vgg11, zoo_model
 
@@ -376,21 +383,46 @@ def test_layouts_take_the_fast_path_with_equal_gradients(monkeypatch):
                               output=0)
 
 
-def test_a_time_sum_after_the_last_layer_is_caught_at_run_time():
-    """Linear but not a time mean: the T = 1 logits differ from the T-step ones, and the fast path refuses."""
-    class TimeSum(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.net = digits_snn(10)
+class TimeSum(nn.Module):
+    """Linear after the last spiking layer, but a sum over time rather than a mean."""
 
-        def forward(self, x):
-            return self.net(x).sum(0)
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
 
-    model = lively(TimeSum())
+    def forward(self, x):
+        return self.net(x).sum(0)
+
+
+class FixedSteps(nn.Module):
+    """A forward that reshapes with its own ``self.T`` (it cannot run at T = 1)."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T, self.net = T, digits_snn(10)
+
+    def forward(self, x):
+        return self.net(x.flatten(0, 1).reshape(self.T, -1, 1, 8, 8)).mean(0)
+
+
+@pytest.mark.parametrize("build,match", [(TimeSum, "logits of the T = 1 pass differ"),
+                                         (lambda: FixedSteps(4), "does not run at T = 1")])
+def test_what_the_graph_cannot_show_is_caught_at_run_time(monkeypatch, build, match):
+    """The T = 1 pass is checked: 'fast' raises, 'auto' takes the per-layer backward and remembers why."""
+    model = lively(build())
     assert prove_fast_path(model).exact  # linear operations pass the graph: their time action is checked at run time
     x, y = _images(channels=1)
-    with pytest.raises(RuntimeError, match="logits of the T = 1 pass differ"):
-        _logits_and_grad(SNNClassifier(model, 4), x, y)
+    with pytest.raises(FastPathMismatch, match=match):
+        _logits_and_grad(SNNClassifier(model, 4, rga_path="fast"), x, y)
+    calls = _fast_calls(monkeypatch)
+    auto = _logits_and_grad(SNNClassifier(model, 4), x, y)
+    per_layer = _logits_and_grad(SNNClassifier(model, 4, rga_path="layer"), x, y)
+    assert len(calls) == 1
+    torch.testing.assert_close(auto, per_layer, rtol=0, atol=0)
+    verdict = prove_fast_path(model)
+    assert match in verdict.obstacle and verdict.methods[-1] == exactness.RUN_TIME
+    _logits_and_grad(SNNClassifier(model, 4), x, y)
+    assert len(calls) == 1  # not tried again
 
 
 def test_the_verdict_follows_changes_to_the_model(affine_blocks):

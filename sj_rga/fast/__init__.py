@@ -7,8 +7,16 @@ backward of the network run once at T = 1 with each spiking layer replaced by it
 (forward value) and the estimator's recorded slope (backward). :func:`prove_fast_path` decides from the
 model's traced forward whether that holds; :func:`fast_logits` computes it.
 """
-from .exactness import RGA_PATHS, Verdict, fast_path_obstacle, prove_fast_path, register_affine_block, use_fast_path
-from .gradient import fast_logits
+from .exactness import (
+                        RGA_PATHS,
+                        Verdict,
+                        fast_path_obstacle,
+                        prove_fast_path,
+                        refuse_at_run_time,
+                        register_affine_block,
+                        use_fast_path,
+)
+from .gradient import FastPathMismatch, fast_logits
 
-__all__ = ["RGA_PATHS", "Verdict", "fast_path_obstacle", "prove_fast_path", "register_affine_block", "use_fast_path",
-           "fast_logits"]
+__all__ = ["RGA_PATHS", "Verdict", "fast_path_obstacle", "prove_fast_path", "refuse_at_run_time",
+           "register_affine_block", "use_fast_path", "fast_logits", "FastPathMismatch"]

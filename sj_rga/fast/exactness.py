@@ -103,6 +103,7 @@ def register_affine_block(cls: type, condition: Optional[Callable[[nn.Module], b
 
 #: How a verdict was reached.
 TRACED, STRUCTURE, DECLARED = "traced graph (torch.fx)", "module structure", "declared with register_affine_block"
+RUN_TIME = "run-time check of the T = 1 pass"
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,14 @@ def _signature(model: nn.Module) -> tuple:
     ``cnf``) and the registries of neurons and affine blocks."""
     modules = tuple((path, id(m), type(m), _plain_attributes(m)) for path, m in model.named_modules())
     return modules, tuple(_AFFINE_BLOCKS.items()), tuple(registered_classes())
+
+
+def refuse_at_run_time(model: nn.Module, reason: str) -> None:
+    """Record that the fast path's run-time check failed on ``model`` (:class:`~sj_rga.fast.FastPathMismatch`):
+    its verdict is this obstacle until the model changes."""
+    verdict = prove_fast_path(model)
+    _VERDICTS[model] = (_signature(model), Verdict(f"model ({type(model).__name__}): {reason}",
+                                                   (*verdict.methods, RUN_TIME)))
 
 
 def fast_path_obstacle(model: nn.Module) -> Optional[str]:
