@@ -5,8 +5,9 @@ and fast-path tests). Plain SpikingJelly ``activation_based`` layers and neurons
   block (Spikformer's SSA: ``(q @ kᵀ) @ v`` of spike tensors), shapes unpacked with ``T, B, C, H, W = x.shape``.
 - :class:`StaticInputSNN`: Spikformer-style: a static ``[B, C, H, W]`` batch, repeated over its own
   ``self.T`` steps inside, ``head(x.mean(0))`` out (``[B, K]``); only affine operations between neurons.
-- :class:`BatchFirstSNN`: Spike-Driven-Transformer-style: batch-first ``[B, T, C, H, W]`` in, a tuple
-  ``(logits [B, K], hook)`` out, with a spike-driven attention (``q * sum(k * v)``, Hadamard products).
+- :class:`BatchFirstSNN`: Spike-Driven-Transformer-style: batch-first ``[B, T, C, H, W]`` in (or a static
+  ``[B, C, H, W]`` batch it repeats), a tuple ``(logits [B, K], hook)`` out, with a spike-driven attention
+  (``q * sum(k * v)``, Hadamard products).
 """
 from __future__ import annotations
 
@@ -109,10 +110,13 @@ class SpikeDrivenAttention(nn.Module):
 
 
 class BatchFirstSNN(nn.Module):
-    """Spike-Driven-Transformer-style: ``[B, T, 1, 8, 8]`` -> ``(logits [B, K], hook)``."""
+    """Spike-Driven-Transformer-style: batch-first frames ``[B, T, 1, 8, 8]`` (or a static ``[B, 1, 8, 8]``
+    batch, repeated over ``self.T`` steps) -> ``(logits [B, K], hook)``; the input's rank decides in Python
+    (``len(x.shape)``), which torch.fx cannot trace."""
 
-    def __init__(self, classes: int = 10, dim: int = 8):
+    def __init__(self, classes: int = 10, dim: int = 8, T: int = 3):
         super().__init__()
+        self.T = T
         self.stem = layer.SeqToANNContainer(nn.Conv2d(1, dim, 3, padding=1), nn.BatchNorm2d(dim))
         self.stem_lif = lif()
         self.pool = layer.AvgPool2d(2, step_mode="m")
@@ -121,7 +125,10 @@ class BatchFirstSNN(nn.Module):
         self.head = layer.Linear(dim, classes, step_mode="m")
 
     def forward(self, x: torch.Tensor, hook: dict | None = None):
-        x = x.transpose(0, 1).contiguous()  # [T, B, C, H, W]
+        if len(x.shape) < 5:
+            x = x.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+        else:
+            x = x.transpose(0, 1).contiguous()  # [T, B, C, H, W]
         x = self.pool(self.stem_lif(self.stem(x)))
         x = x.flatten(3).transpose(-2, -1)  # [T, B, N, C]
         x = x + self.attn(x)

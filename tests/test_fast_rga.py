@@ -437,3 +437,14 @@ def test_the_verdict_follows_changes_to_the_model(affine_blocks):
     assert "model.layer1.1 (UntraceableResidual): torch.fx cannot trace" in prove_fast_path(model).obstacle
     register_affine_block(UntraceableResidual)  # a registration changes the verdict too
     assert prove_fast_path(model).exact
+
+
+def test_an_untraceable_forward_is_judged_by_its_children_and_names_the_real_obstacle():
+    """Spike-Driven-Transformer-style code branches on ``len(x.shape)``: torch.fx cannot trace the top level, and
+    the verdict names the spike product inside, and says how it was found."""
+    from model_styles import BatchFirstSNN
+
+    verdict = prove_fast_path(BatchFirstSNN())
+    assert verdict.obstacle.startswith("model.attn (SpikeDrivenAttention): a spike product (element-wise)")
+    assert verdict.methods[0] == "module structure (torch.fx could not trace BatchFirstSNN.forward)"
+    assert "traced graph (torch.fx)" in verdict.methods

@@ -23,6 +23,7 @@ STYLES = {
     "attention_tb": (lambda: AttentionSNN(), "TB", None),
     "static_b": (lambda: StaticInputSNN(T), "B", None),
     "batch_first_tuple": (lambda: BatchFirstSNN(), "BT", 0),
+    "batch_first_tuple_static": (lambda: BatchFirstSNN(T=T), "B", 0),
 }
 
 #: estimator, its reference (a context manager over the model), whether it is time-uniform (two paths)
@@ -49,7 +50,8 @@ def own_logits(model, layout, x):
     if layout == "BT":
         logits, hook = model(x.unsqueeze(1).repeat(1, T, 1, 1, 1))
         return logits
-    return model(x)
+    out = model(x)
+    return out[0] if isinstance(out, tuple) else out
 
 
 def gradient(logits_of, x):
