@@ -175,6 +175,14 @@ class SpikeProduct(nn.Module):
         return self.a(x_seq) * self.b(x_seq)
 
 
+class SpikeSquare(SpikeProduct):
+    """One spiking branch times itself (the same graph node twice)."""
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        spikes = self.a(x_seq)
+        return spikes * spikes
+
+
 class SpikeAttention(nn.Module):
     """Spiking self-attention over the flattened positions: (Q Kᵀ) V of spike tensors."""
 
@@ -213,6 +221,7 @@ def _small_net(middle: nn.Module) -> nn.Module:
                            neuron.IFNode(step_mode="m")), "model.3.0 (MaxPool2d): max of spikes is not affine"),
     (lambda: SpikeProduct(4), "model.3 (SpikeProduct): a spike product (element-wise)"),
     (lambda: SpikeAttention(4), "model.3 (SpikeAttention): a spike product (matrix"),
+    (lambda: SpikeSquare(4), "model.3 (SpikeSquare): a spike product (element-wise)"),
     (lambda: UntraceableResidual(4), "model.3 (UntraceableResidual): torch.fx cannot trace its forward"),
 ])
 def test_unprovable_models_take_per_layer_path(monkeypatch, middle, culprit):

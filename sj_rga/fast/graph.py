@@ -114,6 +114,13 @@ def _is_shape(node: fx.Node) -> bool:
         and _is_shape(node.args[0])
 
 
+def _dependent_arguments(node: fx.Node, dependent: set[fx.Node]) -> list[fx.Node]:
+    """The arguments of ``node`` that depend on the input, once per occurrence (``x * x`` has two)."""
+    found: list[fx.Node] = []
+    fx.node.map_arg((node.args, node.kwargs), lambda arg: found.append(arg) if arg in dependent else None)
+    return found
+
+
 def graph_obstacle(graph: fx.Graph, root: nn.Module, path: str, judge_module: ModuleJudge) -> Optional[str]:
     """The first obstacle in ``graph`` (the traced forward of ``root``, at ``path``), or None when every operation
     on a value that depends on the input is affine in the spike rates (see the module docstring)."""
@@ -127,7 +134,7 @@ def graph_obstacle(graph: fx.Graph, root: nn.Module, path: str, judge_module: Mo
             continue
         if node.op in ("get_attr", "output"):
             continue
-        inputs = [a for a in node.all_input_nodes if a in dependent]
+        inputs = _dependent_arguments(node, dependent)
         if not inputs or _is_shape(node):
             continue
         dependent.add(node)
