@@ -258,3 +258,36 @@ def test_one_network_in_three_layouts_gives_the_same_attacks_evaluation_and_shuf
             assert torch.equal(logits, ref_logits)
             torch.testing.assert_close(grad, ref_grad, rtol=1e-9, atol=1e-12)
         assert results[layout][1:] == results["TB"][1:], layout
+
+
+class MergedIF(torch.nn.Module):
+    """A neuron as the attack papers write it: IF dynamics on a merged ``[T·B, ...]`` input, T fixed inside."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = steps
+
+    def forward(self, x):
+        x = x.reshape(self.steps, -1, *x.shape[1:])
+        v, out = torch.zeros_like(x[0]), []
+        for x_t in x:
+            v = v + x_t
+            spike = (v >= 1.0).to(x.dtype)
+            v = v * (1 - spike)
+            out.append(spike)
+        return torch.stack(out).flatten(0, 1)
+
+
+def test_shuffle_test_refuses_spikes_that_are_not_time_major():
+    from sj_rga import NeuronMapping, mapping, register_neuron, shuffle_test
+
+    model = torch.nn.Sequential(torch.nn.Flatten(2), torch.nn.Flatten(0, 1), torch.nn.Linear(64, 10), MergedIF(T),
+                                torch.nn.Unflatten(0, (T, -1)))
+    register_neuron(MergedIF, lambda node: NeuronMapping(lam=1.0, theta=1.0))
+    try:
+        clf = SNNClassifier(model, T, gradient="stbp")
+        data = [(torch.rand(2, 1, 8, 8), torch.tensor([0, 1]))]
+        with pytest.raises(ValueError, match=r"MergedIF gives spikes of shape \(6, 10\), not time-major"):
+            shuffle_test(clf, data)
+    finally:
+        mapping._REGISTRY.pop(MergedIF)
