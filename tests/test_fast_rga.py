@@ -457,3 +457,30 @@ def test_an_untraceable_forward_is_judged_by_its_children_and_names_the_real_obs
     assert verdict.obstacle.startswith("model.attn (SpikeDrivenAttention): a spike product (element-wise)")
     assert verdict.methods[0] == "module structure (torch.fx could not trace BatchFirstSNN.forward)"
     assert "traced graph (torch.fx)" in verdict.methods
+
+
+class SideEffects(nn.Module):
+    """A forward that resets its own neurons and keeps the last input's shape, as some published code does."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
+        self.last_shape = None
+
+    def forward(self, x):
+        functional.reset_net(self)
+        self.last_shape = x.shape
+        return self.net(x)
+
+
+def test_tracing_leaves_the_model_as_it_was():
+    model = SideEffects()
+    functional.set_step_mode(model, "m")
+    with torch.no_grad():
+        model(torch.rand(3, 2, 1, 8, 8))
+    memories = [m.v.clone() for m in model.modules() if isinstance(m, neuron.BaseNode)]
+    shape = model.last_shape
+    assert prove_fast_path(model).exact and SNNClassifier(model, 3, rga_path="fast").rga_path == "fast"
+    assert model.last_shape is shape
+    assert all(torch.equal(a, m.v) for a, m in zip(memories, [m for m in model.modules()
+                                                                if isinstance(m, neuron.BaseNode)]))

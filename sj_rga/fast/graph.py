@@ -85,7 +85,19 @@ def trace(module: nn.Module, opaque: Callable[[nn.Module], bool]) -> fx.Graph:
     its default, e.g. ``hook=None``), with the ``opaque`` modules as leaves; torch.fx's exception if it fails."""
     parameters = list(inspect.signature(module.forward).parameters.values())[1:]
     defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-    return OpaqueTracer(opaque).trace(module, concrete_args=defaults or None)
+    saved = _attributes(module)  # tracing runs the forward's Python code: it may reset state or set attributes
+    try:
+        return OpaqueTracer(opaque).trace(module, concrete_args=defaults or None)
+    finally:
+        for m, attributes in saved:
+            m.__dict__.clear()
+            m.__dict__.update(attributes)
+
+
+def _attributes(module: nn.Module) -> list[tuple[nn.Module, dict[str, Any]]]:
+    """Every submodule's attributes, the dictionaries among them (parameters, buffers, SpikingJelly's memories)
+    copied one level deep, so that what a forward assigns can be put back."""
+    return [(m, {k: dict(v) if isinstance(v, dict) else v for k, v in vars(m).items()}) for m in module.modules()]
 
 
 def _op_name(node: fx.Node) -> str:
