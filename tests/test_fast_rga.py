@@ -484,3 +484,26 @@ def test_tracing_leaves_the_model_as_it_was():
     assert model.last_shape is shape
     assert all(torch.equal(a, m.v) for a, m in zip(memories, [m for m in model.modules()
                                                                 if isinstance(m, neuron.BaseNode)]))
+
+
+class StarUnpacking(nn.Module):
+    """``T, B, *rest = x.shape``: torch.fx cannot iterate a traced shape of unknown length."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
+
+    def forward(self, x):
+        T, B, *rest = x.shape
+        return self.net(x.reshape(T, B, *rest))
+
+
+def test_shape_unpacking_is_traced_and_what_cannot_be_is_said():
+    from model_styles import AttentionSNN
+
+    verdict = prove_fast_path(AttentionSNN())  # T, B, C, H, W = x.shape in its forward and its stem's
+    assert verdict.methods == ("traced graph (torch.fx)",)
+    assert verdict.obstacle.startswith("model.attn (SelfAttention): a spike product (matrix, as attention's q @ kᵀ)")
+    verdict = prove_fast_path(StarUnpacking())
+    assert verdict.obstacle.startswith("model (StarUnpacking): torch.fx cannot trace its forward (TraceError")
+    assert verdict.methods[0] == "module structure (torch.fx could not trace StarUnpacking.forward)"
