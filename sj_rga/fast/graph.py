@@ -89,15 +89,19 @@ def trace(module: nn.Module, opaque: Callable[[nn.Module], bool]) -> fx.Graph:
     try:
         return OpaqueTracer(opaque).trace(module, concrete_args=defaults or None)
     finally:
-        for m, attributes in saved:
+        for m, attributes, contents in saved:
             m.__dict__.clear()
             m.__dict__.update(attributes)
+            for table, entries in contents:
+                table.clear()
+                table.update(entries)
 
 
-def _attributes(module: nn.Module) -> list[tuple[nn.Module, dict[str, Any]]]:
-    """Every submodule's attributes, the dictionaries among them (parameters, buffers, SpikingJelly's memories)
-    copied one level deep, so that what a forward assigns can be put back."""
-    return [(m, {k: dict(v) if isinstance(v, dict) else v for k, v in vars(m).items()}) for m in module.modules()]
+def _attributes(module: nn.Module) -> list[tuple[nn.Module, dict[str, Any], list[tuple[dict, dict]]]]:
+    """Every submodule's attributes, and the entries of the dictionaries among them (parameters, buffers, hooks,
+    SpikingJelly's memories), so that what a forward assigns can be put back into the same objects."""
+    return [(m, dict(vars(m)), [(v, dict(v)) for v in vars(m).values() if isinstance(v, dict)])
+            for m in module.modules()]
 
 
 def _op_name(node: fx.Node) -> str:
