@@ -7,6 +7,7 @@ leaves the model's parameters, modes and state as they were.
 """
 from __future__ import annotations
 
+import traceback
 from typing import Any, Optional, Sequence, Union
 
 import torch
@@ -14,10 +15,12 @@ import torch.nn as nn
 from spikingjelly.activation_based import functional
 
 from . import encoding as enc
+from . import layouts
+from .errors import UserModelError, model_location
 from .fast import RGA_PATHS
 from .gradients import NAMES, GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
-from .mapping import SPIKING_BASES
+from .mapping import SPIKING_BASES, spiking_neurons
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
 #: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
@@ -49,6 +52,14 @@ def _check_bounds(bounds: Bounds) -> tuple[Optional[float], Optional[float]]:
     return (low, high)
 
 
+def _raised_by_sj_rga(error: BaseException) -> bool:
+    """Whether the innermost frame of ``error``'s traceback outside torch is sj-rga's own code (a gradient handle
+    inside the model raised it), rather than the model's."""
+    names = [frame.filename.replace("\\", "/") for frame in traceback.extract_tb(error.__traceback__)]
+    inner = next((name for name in reversed(names) if "/torch/" not in name), "")
+    return "/sj_rga/" in inner
+
+
 def unwrap_parallel(model: nn.Module) -> nn.Module:
     """The module inside ``nn.DataParallel`` / ``DistributedDataParallel`` wrappers (``model`` itself if none)."""
     while isinstance(model, PARALLEL_WRAPPERS):
@@ -59,7 +70,13 @@ def unwrap_parallel(model: nn.Module) -> nn.Module:
 class SNNClassifier(nn.Module):
     """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
 
-    ``model`` maps a time-major ``[T, B, ...]`` tensor to ``[T, B, classes]`` (or ``[B, classes]``).
+    ``model`` maps a time-major ``[T, B, ...]`` tensor to ``[T, B, classes]`` (or ``[B, classes]``);
+    ``input_layout`` says otherwise (:mod:`sj_rga.layouts`): ``'BT'`` for a batch-first ``[B, T, ...]``
+    input (output ``[B, T, classes]`` or ``[B, classes]``), ``'B'`` for a model that takes one static
+    ``[B, ...]`` batch and repeats it over its own T steps (Spikformer-style; 'direct' encoding only).
+    ``output`` picks the logits from a tuple, list or dict output: an index (``output=0`` for
+    ``(logits, hook)``), a key, or a callable. An exception raised inside the model is re-raised as
+    :class:`sj_rga.errors.UserModelError`, chained to it, naming the model's file and line and the layout.
     ``encoding``: ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
     with a straight-through backward; ``eot`` samples averaged when gradients are taken; ``seed`` makes
     the spikes reproducible), ``'frames'`` (input ``[B, T, C, H, W]`` event frames; T must equal the
@@ -103,6 +120,8 @@ class SNNClassifier(nn.Module):
         seed: Optional[int] = None,
         rga_path: str = "auto",
         parameter_gradients: bool = False,
+        input_layout: str = "TB",
+        output: layouts.OutputSelector = None,
     ):
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -119,6 +138,8 @@ class SNNClassifier(nn.Module):
             raise ValueError(f"rga_path must be one of {RGA_PATHS}, got {rga_path!r}")
         if not isinstance(parameter_gradients, bool):
             raise TypeError(f"parameter_gradients must be True or False, got {parameter_gradients!r}")
+        self.input_layout = layouts.check_input_layout(input_layout, encoding)
+        self.output = layouts.check_output(output)
         self.estimator: GradientEstimator = estimator(gradient)
         self.estimator.check_model(unwrap_parallel(model), rga_path)  # a clear error now, not at the first call
         self.model = model
@@ -146,7 +167,15 @@ class SNNClassifier(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"T={self.T}, encoding={self.encoding!r}, gradient={self.estimator!r}, bounds={self.bounds}, "
-                f"eot={self.eot}")
+                f"eot={self.eot}, input_layout={self.input_layout!r}, output={self.output!r}")
+
+    def layout(self) -> dict[str, Any]:
+        """How the model is fed and read, as plain values for reports and checkpoint metadata:
+        ``{'input_layout': 'TB' | 'BT' | 'B', 'output': None | index | key | '<callable name>'}``."""
+        output = self.output
+        if callable(output):
+            output = f"<callable {getattr(output, '__qualname__', type(output).__name__)}>"
+        return {"input_layout": self.input_layout, "output": output}
 
     def restart(self) -> None:
         """Restart the Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
@@ -166,21 +195,31 @@ class SNNClassifier(nn.Module):
         self.restart()
         return self
 
-    def _copy(self, **changes: Any) -> SNNClassifier:
-        settings = dict(model=self.model, T=self.T, encoding=self.encoding, gradient=self.estimator,
-                        mean=None if self.norm_mean is None else self.norm_mean.tolist(),
-                        std=None if self.norm_std is None else self.norm_std.tolist(), bounds=self.bounds,
-                        eot=self.eot, seed=self.seed, rga_path=self.rga_path,
-                        parameter_gradients=self.parameter_gradients)
-        return SNNClassifier(**{**settings, **changes})
+    def settings(self) -> dict[str, Any]:
+        """The constructor's arguments that give this classifier (the estimator as an object)."""
+        return dict(model=self.model, T=self.T, encoding=self.encoding, gradient=self.estimator,
+                    mean=None if self.norm_mean is None else self.norm_mean.tolist(),
+                    std=None if self.norm_std is None else self.norm_std.tolist(), bounds=self.bounds,
+                    eot=self.eot, seed=self.seed, rga_path=self.rga_path,
+                    parameter_gradients=self.parameter_gradients, input_layout=self.input_layout, output=self.output)
+
+    def replace(self, **changes: Any) -> SNNClassifier:
+        """A new classifier (same model object) with ``changes`` to the constructor's arguments, checked by the
+        constructor as any other (e.g. ``replace(T=2 * clf.T)``, ``replace(gradient='bptr', seed=3)``).
+
+        The new classifier starts with fresh Poisson streams and fresh estimator statistics."""
+        unknown = sorted(set(changes) - set(self.settings()))
+        if unknown:
+            raise TypeError(f"replace() got unknown settings {unknown}; expected some of {sorted(self.settings())}")
+        return SNNClassifier(**{**self.settings(), **changes})
 
     def with_time_steps(self, T: int) -> SNNClassifier:
         """The same classifier (same model object) with T steps, e.g. ``2 * T`` for a time-extended attack."""
-        return self._copy(T=T)
+        return self.replace(T=T)
 
     def with_gradient(self, gradient: Union[str, GradientEstimator]) -> SNNClassifier:
         """The same classifier with another estimator, by name or as an object (fresh statistics)."""
-        return self._copy(gradient=gradient)
+        return self.replace(gradient=gradient)
 
     # -- input checks -------------------------------------------------------------------------------
     def check_input(self, x: object) -> torch.Tensor:
@@ -239,14 +278,32 @@ class SNNClassifier(nn.Module):
         functional.reset_net(network)
 
     def _logits(self, x_seq: torch.Tensor) -> torch.Tensor:
-        out = self.network(x_seq)
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"the model must return a tensor [T, B, classes], got {type(out).__name__}")
-        if out.dim() == 3 and out.shape[0] == x_seq.shape[0]:
-            return out.mean(0)
-        if out.dim() == 2 and out.shape[0] == x_seq.shape[1]:
-            return out
-        raise ValueError(f"the model must return [T, B, classes] or [B, classes], got shape {tuple(out.shape)}")
+        """Logits ``[B, classes]`` of the model on the encoded time-major ``x_seq``, fed and read in its layout."""
+        network, inputs = self.network, layouts.model_input(x_seq, self.input_layout)
+        seen: list[int] = []
+        hooks = [] if self.input_layout != "B" else \
+            [node.register_forward_pre_hook(lambda node, args: seen.append(args[0].shape[0]) if not seen else None)
+             for node in spiking_neurons(network)[:1]]
+        try:
+            out = network(inputs)
+        except Exception as error:  # whose error: the model's own, or one sj-rga raised inside it
+            if isinstance(error, (UserModelError, torch.OutOfMemoryError)) or _raised_by_sj_rga(error):
+                raise
+            fed = f"input_layout={self.input_layout!r}: {layouts.describe(self.input_layout)}"
+            raise UserModelError(
+                f"the model raised {type(error).__name__} ({' '.join(str(error).split())[:300]}) on an input of "
+                f"shape {tuple(inputs.shape)} ({fed}); if it takes another layout, pass input_layout= one of "
+                f"{layouts.INPUT_LAYOUTS} (--input-layout), or check the input's channels and size",
+                location=model_location(error)) from error
+        finally:
+            for hook in hooks:
+                hook.remove()
+        # the model's own steps ('B': T, also in the fast path's T = 1 pass), or the steps it was fed
+        steps, batch = self.T if self.input_layout == "B" else x_seq.shape[0], x_seq.shape[1]
+        if seen and seen[0] not in (steps, steps * batch):
+            raise UserModelError(f"the model makes {seen[0]} time steps of its own (its first spiking layer got "
+                                 f"{seen[0]} steps) but the classifier has T={self.T}: pass T={seen[0]}")
+        return layouts.logits(layouts.select(out, self.output), self.input_layout, steps, batch)
 
     def _check_device(self, x: torch.Tensor, network: nn.Module) -> None:
         """Inside DataParallel the inputs must be on the wrapped module's device (the classifier runs it)."""

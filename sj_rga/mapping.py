@@ -140,6 +140,11 @@ def _registered_class(node: torch.nn.Module) -> Optional[type]:
     return next((cls for cls in type(node).__mro__ if cls in _REGISTRY), None)
 
 
+def registered_classes() -> list[tuple[type, Callable[[torch.nn.Module], NeuronMapping], Layout]]:
+    """The classes registered with :func:`register_neuron`, their mappings and layouts, in registration order."""
+    return [(cls, mapping, _LAYOUT.get(cls, "time-major")) for cls, mapping in _REGISTRY.items()]
+
+
 def registered_mapping(node: torch.nn.Module) -> Optional[NeuronMapping]:
     """The user-registered mapping of ``node``'s class (nearest in its MRO), or None."""
     cls = _registered_class(node)

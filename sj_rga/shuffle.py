@@ -52,6 +52,11 @@ def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, s
     batch = {"seed": seed}
 
     def hook(module, inputs, spikes):
+        if not isinstance(spikes, torch.Tensor) or spikes.dim() < 2 or spikes.shape[0] != classifier.T:
+            shape = tuple(spikes.shape) if isinstance(spikes, torch.Tensor) else type(spikes).__name__
+            raise ValueError(f"{type(module).__name__} gives spikes of shape {shape}, not time-major [T = "
+                             f"{classifier.T}, B, ...]: the shuffle test permutes the time axis, which it cannot "
+                             "find in a merged [T·B, ...] or batch-first layout inside the model")
         if spikes.device not in generator:
             generator[spikes.device] = torch.Generator(device=spikes.device).manual_seed(batch["seed"])
         steps = time_major(module, spikes, classifier.T)  # [T·B, ...] of a merged neuron as [T, B, ...]

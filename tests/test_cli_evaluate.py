@@ -113,7 +113,8 @@ def test_user_model_from_the_shell_with_evaluate_and_attack(tmp_path, user_modul
     result = _strict_json(tmp_path / "ev" / "results.json")
     assert result["model"]["factory"] == f"{user_module}:build"
     assert result["model"]["args"] == {"num_classes": 10, "width": 8}
-    assert result["input"] == {"T": 4, "encoding": "direct", "mean": [0.3], "std": [0.4], "bounds": [0.0, 1.0]}
+    assert result["input"] == {"T": 4, "encoding": "direct", "mean": [0.3], "std": [0.4], "bounds": [0.0, 1.0],
+                               "input_layout": "TB", "output": None}
     assert len(result["model"]["weights_sha256"]) == 64
     assert main(["attack", *common, "--eps", "0.1", "--attack", "pgd", "--steps", "2", "--gradient", "rga",
                  "--out", str(tmp_path / "at")]) == 0

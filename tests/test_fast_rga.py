@@ -1,5 +1,7 @@
 """The fast RGA gradient (issue 7, method §1.5): same logits and gradients as the per-layer RGA backward
 wherever it is taken, and the per-layer path wherever exactness cannot be proven."""
+import re
+
 import pytest
 import torch
 import torch.nn as nn
@@ -9,7 +11,14 @@ from spikingjelly.activation_based import functional, layer, neuron
 
 import sj_rga.gradients.time_uniform
 from sj_rga import SNNClassifier
-from sj_rga.fast import exactness, fast_logits, fast_path_obstacle, register_affine_block
+from sj_rga.fast import (
+    FastPathMismatch,
+    exactness,
+    fast_logits,
+    fast_path_obstacle,
+    prove_fast_path,
+    register_affine_block,
+)
 from sj_rga.gradients import RGA
 from sj_rga.models import digits_snn, dvs_vgg, resnet17, vgg11, zoo_model
 
@@ -124,12 +133,14 @@ def test_sew_resnet_add_connection(monkeypatch):
     _assert_fast_equals_layer(monkeypatch, model, 2, x, y)
 
 
-@pytest.mark.parametrize("cnf,pool,culprit", [("ADD", "max", "MaxPool2d"), ("AND", "avg", "BasicBlock"),
-                                              ("IAND", "avg", "BasicBlock")])
+@pytest.mark.parametrize("cnf,pool,culprit", [
+    ("ADD", "max", "model.maxpool (MaxPool2d): max of spikes is not affine in the rates"),
+    ("AND", "avg", "model.layer1.0 (BasicBlock): a spike product (element-wise)"),
+    ("IAND", "avg", "model.layer1.0 (BasicBlock): a spike product (element-wise)")])
 def test_sew_resnet_max_pool_and_spike_products_take_per_layer_path(monkeypatch, cnf, pool, culprit):
     model = _sew(cnf, pool)
-    assert culprit in fast_path_obstacle(model)
-    with pytest.raises(ValueError, match=culprit):
+    assert fast_path_obstacle(model).startswith(culprit)
+    with pytest.raises(ValueError, match=re.escape(culprit)):
         SNNClassifier(model, 2, rga_path="fast")
     calls = _fast_calls(monkeypatch)
     x, y = _images(batch=1, size=16)
@@ -137,11 +148,14 @@ def test_sew_resnet_max_pool_and_spike_products_take_per_layer_path(monkeypatch,
     assert not calls
 
 
-@pytest.mark.parametrize("name,culprit", [("sew_resnet18", "MaxPool2d"), ("spiking_resnet18", "SpikingResNet"),
-                                           ("spiking_vgg11_bn", "SpikingVGG")])
-def test_zoo_models_as_shipped_take_the_per_layer_path(name, culprit):
-    """What the README says: SpikingJelly's zoo models (max-pool stems, max pooling) are not on the fast path."""
-    assert culprit in fast_path_obstacle(zoo_model(name, 10))
+@pytest.mark.parametrize("name,culprit", [("sew_resnet18", "model.maxpool (MaxPool2d)"),
+                                           ("spiking_resnet18", "model.maxpool (MaxPool2d)"),
+                                           ("spiking_vgg11_bn", "model.features.3 (MaxPool2d)")])
+def test_zoo_models_as_shipped_name_the_module_that_stops_them(name, culprit):
+    """SpikingJelly's zoo models are traced (no registration) and refused at their first max pooling, by path."""
+    verdict = prove_fast_path(zoo_model(name, 10))
+    assert verdict.obstacle == f"{culprit}: max of spikes is not affine in the rates"
+    assert verdict.methods[0] == "traced graph (torch.fx)"
 
 
 def test_the_packages_models_take_the_fast_path():
@@ -159,6 +173,14 @@ class SpikeProduct(nn.Module):
 
     def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
         return self.a(x_seq) * self.b(x_seq)
+
+
+class SpikeSquare(SpikeProduct):
+    """One spiking branch times itself (the same graph node twice)."""
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        spikes = self.a(x_seq)
+        return spikes * spikes
 
 
 class SpikeAttention(nn.Module):
@@ -196,15 +218,16 @@ def _small_net(middle: nn.Module) -> nn.Module:
 
 @pytest.mark.parametrize("middle,culprit", [
     (lambda: nn.Sequential(layer.MaxPool2d(3, 1, 1, step_mode="m"), layer.Conv2d(4, 4, 1, step_mode="m"),
-                           neuron.IFNode(step_mode="m")), "MaxPool2d"),
-    (lambda: SpikeProduct(4), "SpikeProduct"),
-    (lambda: SpikeAttention(4), "SpikeAttention"),
-    (lambda: Residual(4), "Residual"),  # a custom forward is not trusted until it is declared
+                           neuron.IFNode(step_mode="m")), "model.3.0 (MaxPool2d): max of spikes is not affine"),
+    (lambda: SpikeProduct(4), "model.3 (SpikeProduct): a spike product (element-wise)"),
+    (lambda: SpikeAttention(4), "model.3 (SpikeAttention): a spike product (matrix"),
+    (lambda: SpikeSquare(4), "model.3 (SpikeSquare): a spike product (element-wise)"),
+    (lambda: UntraceableResidual(4), "model.3 (UntraceableResidual): torch.fx cannot trace its forward"),
 ])
 def test_unprovable_models_take_per_layer_path(monkeypatch, middle, culprit):
     model = _small_net(middle())
-    assert culprit in fast_path_obstacle(model)
-    with pytest.raises(ValueError, match=culprit):
+    assert fast_path_obstacle(model).startswith(culprit)
+    with pytest.raises(ValueError, match=re.escape(culprit)):
         SNNClassifier(model, 4, rga_path="fast")
     calls = _fast_calls(monkeypatch)
     x, y = _images(channels=1)
@@ -212,8 +235,17 @@ def test_unprovable_models_take_per_layer_path(monkeypatch, middle, culprit):
     assert not calls
 
 
-class DeclaredResidual(Residual):
-    """The same block, declared affine (the exact class is matched, so ``Residual`` stays undeclared)."""
+class UntraceableResidual(Residual):
+    """The same block with a forward torch.fx cannot follow (control flow on the input's rank)."""
+
+    def forward(self, x_seq: torch.Tensor) -> torch.Tensor:
+        if x_seq.dim() != 5:
+            raise ValueError("expected [T, B, C, H, W]")
+        return self.neuron(self.body(x_seq) + x_seq)
+
+
+class DeclaredResidual(UntraceableResidual):
+    """The same untraceable block, declared affine (the exact class is matched)."""
 
 
 @pytest.fixture
@@ -230,7 +262,7 @@ def test_declared_residual_block_takes_fast_path(monkeypatch, affine_blocks):
     assert "DeclaredResidual" in fast_path_obstacle(model)
     register_affine_block(DeclaredResidual)
     assert (DeclaredResidual.__module__, "DeclaredResidual") in affine_blocks
-    assert fast_path_obstacle(model) is None
+    assert prove_fast_path(model) == exactness.Verdict(None, ("module structure", exactness.DECLARED))
     x, y = _images(channels=1)
     _assert_fast_equals_layer(monkeypatch, model, 4, x, y)
 
@@ -284,3 +316,195 @@ def test_contract_state_modes_no_grad_and_float32(monkeypatch):
 def test_rga_path_argument_is_checked():
     with pytest.raises(ValueError, match="rga_path"):
         SNNClassifier(digits_snn(10), 4, rga_path="quick")
+
+
+def test_a_residual_block_with_its_own_forward_is_proven_from_its_graph(monkeypatch):
+    model = _small_net(Residual(4))  # no registration
+    assert prove_fast_path(model) == exactness.Verdict(None, ("module structure", "traced graph (torch.fx)"))
+    x, y = _images(channels=1)
+    _assert_fast_equals_layer(monkeypatch, model, 4, x, y)
+
+
+class SEWBlock(nn.Module):
+    """A SEW residual block as papers write it: ``sn2(bn2(conv2(sn1(bn1(conv1(x)))))) + x`` (ADD connection)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.conv1 = layer.SeqToANNContainer(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.sn1 = neuron.IFNode(step_mode="m")
+        self.conv2 = layer.SeqToANNContainer(nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.sn2 = neuron.IFNode(step_mode="m")
+
+    def forward(self, x):
+        out = self.sn2(self.conv2(self.sn1(self.conv1(x))))
+        return out + x
+
+
+class SEWLike(nn.Module):
+    """A SEW-ResNet-like network with an average-pool stem, its own forward (no registration anywhere)."""
+
+    def __init__(self, classes: int = 10, c: int = 4):
+        super().__init__()
+        self.conv1 = layer.SeqToANNContainer(nn.Conv2d(3, c, 3, padding=1, bias=False), nn.BatchNorm2d(c))
+        self.sn1 = neuron.LIFNode(tau=2.0, v_threshold=0.5, step_mode="m")
+        self.pool = layer.SeqToANNContainer(nn.AvgPool2d(2))
+        self.layer1 = nn.Sequential(SEWBlock(c), SEWBlock(c))
+        self.avgpool = layer.SeqToANNContainer(nn.AdaptiveAvgPool2d((1, 1)))
+        self.fc = nn.Linear(c, classes)
+
+    def forward(self, x):
+        x = self.pool(self.sn1(self.conv1(x)))
+        x = self.avgpool(self.layer1(x))
+        return self.fc(torch.flatten(x, 2))
+
+
+class UserWrapper(nn.Module):
+    """A user's wrapper with its own forward: time mean of the backbone's logits and a fixed scale."""
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone
+        self.scale = 2.0
+
+    def forward(self, x):
+        T, B = x.shape[:2]
+        logits = self.backbone(x)
+        return logits.reshape(T, B, -1).mean(0) * self.scale
+
+
+def test_sew_like_model_and_a_user_wrapper_take_the_fast_path_with_equal_gradients(monkeypatch):
+    for model in (SEWLike(), UserWrapper(SEWLike())):
+        model = lively(model)
+        verdict = prove_fast_path(model)
+        assert verdict.exact and "traced graph (torch.fx)" in verdict.methods, verdict
+        x, y = _images(channels=3)
+        for kwargs in ({}, dict(gradient="bptr"), dict(gradient="hart"), dict(encoding="poisson", seed=1)):
+            _assert_fast_equals_layer(monkeypatch, model, 3, x, y, **kwargs)
+
+
+def test_layouts_take_the_fast_path_with_equal_gradients(monkeypatch):
+    from model_styles import StaticInputSNN
+    from test_layouts import BatchFirstView
+
+    x, y = _images(channels=1)
+    _assert_fast_equals_layer(monkeypatch, lively(StaticInputSNN(4)), 4, x, y, input_layout="B")
+    _assert_fast_equals_layer(monkeypatch, lively(BatchFirstView(digits_snn(10))), 4, x, y, input_layout="BT",
+                              output=0)
+
+
+class TimeSum(nn.Module):
+    """Linear after the last spiking layer, but a sum over time rather than a mean."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
+
+    def forward(self, x):
+        return self.net(x).sum(0)
+
+
+class FixedSteps(nn.Module):
+    """A forward that reshapes with its own ``self.T`` (it cannot run at T = 1)."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T, self.net = T, digits_snn(10)
+
+    def forward(self, x):
+        return self.net(x.flatten(0, 1).reshape(self.T, -1, 1, 8, 8)).mean(0)
+
+
+@pytest.mark.parametrize("build,match", [(TimeSum, "logits of the T = 1 pass differ"),
+                                         (lambda: FixedSteps(4), "does not run at T = 1")])
+def test_what_the_graph_cannot_show_is_caught_at_run_time(monkeypatch, build, match):
+    """The T = 1 pass is checked: 'fast' raises, 'auto' takes the per-layer backward and remembers why."""
+    model = lively(build())
+    assert prove_fast_path(model).exact  # linear operations pass the graph: their time action is checked at run time
+    x, y = _images(channels=1)
+    with pytest.raises(FastPathMismatch, match=match):
+        _logits_and_grad(SNNClassifier(model, 4, rga_path="fast"), x, y)
+    calls = _fast_calls(monkeypatch)
+    auto = _logits_and_grad(SNNClassifier(model, 4), x, y)
+    per_layer = _logits_and_grad(SNNClassifier(model, 4, rga_path="layer"), x, y)
+    assert len(calls) == 1
+    torch.testing.assert_close(auto, per_layer, rtol=0, atol=0)
+    verdict = prove_fast_path(model)
+    assert match in verdict.obstacle and verdict.methods[-1] == exactness.RUN_TIME
+    _logits_and_grad(SNNClassifier(model, 4), x, y)
+    assert len(calls) == 1  # not tried again
+
+
+def test_the_verdict_follows_changes_to_the_model(affine_blocks):
+    model = SEWLike()
+    assert prove_fast_path(model).exact
+    model.pool = nn.MaxPool2d(2)  # a change after the first verdict
+    assert prove_fast_path(model).obstacle.startswith("model.pool (MaxPool2d)")
+    with pytest.raises(ValueError, match=r"decided from the traced graph \(torch.fx\)"):
+        SNNClassifier(model, 2, rga_path="fast")
+    model.pool = layer.SeqToANNContainer(nn.AvgPool2d(2))
+    model.layer1[1] = UntraceableResidual(4)
+    assert "model.layer1.1 (UntraceableResidual): torch.fx cannot trace" in prove_fast_path(model).obstacle
+    register_affine_block(UntraceableResidual)  # a registration changes the verdict too
+    assert prove_fast_path(model).exact
+
+
+def test_an_untraceable_forward_is_judged_by_its_children_and_names_the_real_obstacle():
+    """Spike-Driven-Transformer-style code branches on ``len(x.shape)``: torch.fx cannot trace the top level, and
+    the verdict names the spike product inside, and says how it was found."""
+    from model_styles import BatchFirstSNN
+
+    verdict = prove_fast_path(BatchFirstSNN())
+    assert verdict.obstacle.startswith("model.attn (SpikeDrivenAttention): a spike product (element-wise)")
+    assert verdict.methods[0] == "module structure (torch.fx could not trace BatchFirstSNN.forward)"
+    assert "traced graph (torch.fx)" in verdict.methods
+
+
+class SideEffects(nn.Module):
+    """A forward that resets its own neurons and keeps the last input's shape, as some published code does."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
+        self.last_shape = None
+
+    def forward(self, x):
+        functional.reset_net(self)
+        self.last_shape = x.shape
+        return self.net(x)
+
+
+def test_tracing_leaves_the_model_as_it_was():
+    model = SideEffects()
+    functional.set_step_mode(model, "m")
+    with torch.no_grad():
+        model(torch.rand(3, 2, 1, 8, 8))
+    memories = [m.v.clone() for m in model.modules() if isinstance(m, neuron.BaseNode)]
+    shape = model.last_shape
+    assert prove_fast_path(model).exact and SNNClassifier(model, 3, rga_path="fast").rga_path == "fast"
+    assert model.last_shape is shape
+    model.net[2].register_forward_pre_hook(lambda module, args: None).remove()  # hook tables are the same objects
+    assert all(torch.equal(a, m.v) for a, m in zip(memories, [m for m in model.modules()
+                                                                if isinstance(m, neuron.BaseNode)]))
+
+
+class StarUnpacking(nn.Module):
+    """``T, B, *rest = x.shape``: torch.fx cannot iterate a traced shape of unknown length."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = digits_snn(10)
+
+    def forward(self, x):
+        T, B, *rest = x.shape
+        return self.net(x.reshape(T, B, *rest))
+
+
+def test_shape_unpacking_is_traced_and_what_cannot_be_is_said():
+    from model_styles import AttentionSNN
+
+    verdict = prove_fast_path(AttentionSNN())  # T, B, C, H, W = x.shape in its forward and its stem's
+    assert verdict.methods == ("traced graph (torch.fx)",)
+    assert verdict.obstacle.startswith("model.attn (SelfAttention): a spike product (matrix, as attention's q @ kᵀ)")
+    verdict = prove_fast_path(StarUnpacking())
+    assert verdict.obstacle.startswith("model (StarUnpacking): torch.fx cannot trace its forward (TraceError")
+    assert verdict.methods[0] == "module structure (torch.fx could not trace StarUnpacking.forward)"

@@ -55,6 +55,20 @@ def add_user_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--clock-driven", action="store_true",
                        help="the model imports spikingjelly.clock_driven (SpikingJelly 0.0.0.0.14 code): on 2.x map it "
                        "to activation_based first (sj_rga.compat.enable_clock_driven)")
+    group.add_argument("--input-layout", choices=("TB", "BT", "B"),
+                       help="what the model takes: TB time-major [T, B, ...] (default), BT batch-first [B, T, ...], "
+                       "B one [B, ...] batch that the model repeats over its own T steps (direct encoding only)")
+    group.add_argument("--model-output", type=parse_output, metavar="INDEX|KEY",
+                       help="which part of a tuple/list (an index) or dict (a key) output holds the logits, e.g. 0 "
+                       "for a model returning (logits, hook)")
+
+
+def parse_output(text: str) -> Any:
+    """``--model-output``: an integer index, or a dict key."""
+    try:
+        return int(text)
+    except ValueError:
+        return text
 
 
 def file_digest(path: str) -> str:
@@ -120,7 +134,8 @@ def _load_weights(model: nn.Module, path: str) -> None:
 
 def check_user_options(args: argparse.Namespace) -> None:
     """Refuse user-model options without ``--model pkg.module:factory`` and a checkpoint beside it."""
-    given = [f"--{name.replace('_', '-')}" for name in ("model_args", "weights", "mean", "std", "bounds")
+    given = [f"--{name.replace('_', '-')}" for name in ("model_args", "weights", "mean", "std", "bounds",
+                                                         "input_layout", "model_output")
              if getattr(args, name, None) is not None]
     factory = is_factory(getattr(args, "model", None))
     if factory and getattr(args, "checkpoint", None):
@@ -154,7 +169,8 @@ def load_user_model(args: argparse.Namespace, device: torch.device) -> tuple[nn.
     meta = {
         "model": {"name": args.model, "factory": args.model, "args": kwargs, "weights": args.weights,
                   "weights_sha256": file_digest(args.weights) if args.weights else None},
-        "input": {"T": args.T, "encoding": encoding, "mean": args.mean, "std": args.std, "bounds": list(bounds)},
+        "input": {"T": args.T, "encoding": encoding, "mean": args.mean, "std": args.std, "bounds": list(bounds),
+                  "input_layout": args.input_layout or "TB", "output": args.model_output},
         "dataset": args.data,
     }
     return model.eval().to(device), meta

@@ -22,6 +22,7 @@ from typing import Callable, Protocol
 import torch
 import torch.nn as nn
 
+from ..errors import UserModelError
 from ..intercept import attach
 from ..mapping import spiking_neurons, time_major
 from ..neuron import Original, StockRun
@@ -31,6 +32,12 @@ from .exactness import mode_obstacle
 
 #: Maps a time-major network input ``[T, B, ...]`` to logits ``[B, classes]`` (the mean over T of the output).
 LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+class FastPathMismatch(RuntimeError):
+    """The fast path's run-time check failed: the model does not run alike at T = 1 (a time-mixing or
+    non-affine operation the graph did not show), so its gradient would be wrong. ``SNNClassifier`` with
+    ``rga_path='auto'`` then takes the per-layer backward; ``'fast'`` raises it."""
 
 
 class Recorded(Protocol):
@@ -98,18 +105,30 @@ class _Recorder:
         return self._keep(self.estimator.record_own(node, x_seq, spikes))
 
 
-def _check_replay_input(node: nn.Module, x_mean: torch.Tensor, record: LayerRecord) -> None:
-    """The T = 1 input must be the mean of the T-step inputs (up to rounding) if the model is per-step affine."""
+def _tolerance(value: torch.Tensor, scale: torch.Tensor) -> float:
+    """Rounding allowance for comparing ``value`` with a reference of magnitude ``scale``: √eps·(1 + max|scale|)."""
+    magnitude = float(scale.abs().max()) if scale.numel() else 0.0
+    return torch.finfo(value.dtype).eps ** 0.5 * (1.0 + magnitude)
+
+
+def _check_replay_input(node: nn.Module, x_replay: torch.Tensor, record: LayerRecord) -> None:
+    """The replay input must be the mean of the T-step inputs (up to rounding) if the model is per-step affine.
+
+    It has one step (the T = 1 pass), or S equal steps when the model makes its own time steps from a static
+    input (``x.unsqueeze(0).repeat(T, ...)`` inside its forward): then every step carries the mean."""
     expected = record.mean_current / record.input_gain
-    if x_mean.shape != (1, *expected.shape):
-        raise RuntimeError(f"{type(node).__name__} got shape {tuple(x_mean.shape)} in the T = 1 pass, expected "
-                           f"{(1, *expected.shape)}: the model does not run alike at T = 1")
-    tolerance = torch.finfo(x_mean.dtype).eps ** 0.5 * (1.0 + float(expected.abs().max()))
-    gap = float((x_mean[0].detach().to(expected.dtype) - expected).abs().max())
-    if not gap <= tolerance:
-        raise RuntimeError(f"{type(node).__name__}: its input in the T = 1 pass differs from its mean input over T "
-                           f"by {gap:.3g} (tolerance {tolerance:.3g}); the modules between spiking layers are not "
-                           "affine per time step, so the fast gradient would be wrong. Use rga_path='layer'")
+    if x_replay.dim() < 1 or tuple(x_replay.shape[1:]) != tuple(expected.shape):
+        raise FastPathMismatch(f"{type(node).__name__} got shape {tuple(x_replay.shape)} in the T = 1 pass, expected "
+                               f"{(1, *expected.shape)}: the model does not run alike at T = 1")
+    steps = x_replay.detach().to(expected.dtype)
+    tolerance = _tolerance(x_replay, expected)
+    spread = float((steps - steps[:1]).abs().max()) if steps.shape[0] > 1 else 0.0
+    gap = float((steps[0] - expected).abs().max()) if steps.numel() else 0.0
+    if not (gap <= tolerance and spread <= tolerance):
+        raise FastPathMismatch(f"{type(node).__name__}: its input in the T = 1 pass differs from its mean input over T "
+                               f"by {max(gap, spread):.3g} (tolerance {tolerance:.3g}); the modules between spiking "
+                               "layers are not affine per time step, so the fast gradient would be wrong. "
+                               "Use rga_path='layer'")
 
 
 class _Replay:
@@ -120,12 +139,13 @@ class _Replay:
 
     def _replay(self, node: nn.Module, x_mean: torch.Tensor) -> torch.Tensor:
         if not self.records:
-            raise RuntimeError(f"{type(node).__name__} ran more often in the T = 1 pass than in the T-step "
-                               "forward: the model's control flow depends on T")
+            raise FastPathMismatch(f"{type(node).__name__} ran more often in the T = 1 pass than in the T-step "
+                                   "forward: the model's control flow depends on T")
         record = self.records.pop(0)
         _check_replay_input(node, x_mean, record)
-        # forward: the recorded rate; backward: dL/dX̄ = dL/dr · slope, as the per-layer backward
-        return ScaledGradientFunction.apply(x_mean, record.rate.unsqueeze(0), record.slope.unsqueeze(0))
+        # forward: the recorded rate at each step; backward: dL/dX̄ = dL/dr · slope, as the per-layer backward
+        rate = record.rate.unsqueeze(0).expand(x_mean.shape[0], *record.rate.shape)
+        return ScaledGradientFunction.apply(x_mean, rate, record.slope.unsqueeze(0))
 
     def stock(self, node: nn.Module, x_mean: torch.Tensor, original: Original) -> torch.Tensor:
         return self._replay(node, x_mean)
@@ -142,7 +162,7 @@ def fast_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, e
     autograd graph of the pixel-space batch it came from. ``logits(seq)`` runs ``model`` on a time-major
     input and averages its output over time; the neurons must be in multi-step mode with fresh state, and
     BatchNorm/Dropout in eval mode. The caller decides exactness (:func:`~sj_rga.fast.use_fast_path`); a model
-    that does not run alike at T = 1 raises a RuntimeError rather than give a wrong gradient.
+    that does not run alike at T = 1 raises :class:`FastPathMismatch` rather than give a wrong gradient.
 
     The value is the exact T-step logits (the forward runs without an autograd graph and keeps N values per
     neuron); the gradient flows through one T = 1 pass fed the time mean of ``x_seq``. Without gradient mode
@@ -156,10 +176,18 @@ def fast_logits(model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, e
     recorders = {node: _Recorder(estimator, x_seq.shape[0]) for node in spiking_neurons(model)}
     with torch.no_grad(), attach(recorders):
         exact = logits(x_seq.detach())
-    with attach({node: _Replay(recorder.records) for node, recorder in recorders.items()}):
-        fast = logits(x_seq.mean(0, keepdim=True))
+    try:
+        with attach({node: _Replay(recorder.records) for node, recorder in recorders.items()}):
+            fast = logits(x_seq.mean(0, keepdim=True))
+    except UserModelError as error:  # it ran at T steps: the model's forward fixes T
+        raise FastPathMismatch(f"the model does not run at T = 1 ({error})") from error
     unused = sorted({type(node).__name__ for node, recorder in recorders.items() if recorder.records})
     if unused:
-        raise RuntimeError(f"{', '.join(unused)} ran fewer times in the T = 1 pass than in the T-step forward: "
-                           "the model's control flow depends on T")
+        raise FastPathMismatch(f"{', '.join(unused)} ran fewer times in the T = 1 pass than in the T-step forward: "
+                               "the model's control flow depends on T")
+    gap = float((fast.detach() - exact).abs().max()) if exact.numel() else 0.0
+    if not gap <= _tolerance(fast, exact):
+        raise FastPathMismatch(f"the logits of the T = 1 pass differ from the T-step logits by {gap:.3g}: the "
+                               "operations after the last spiking layer are not affine per time step (a sum over "
+                               "time, a nonlinearity), so the fast gradient would be wrong. Use rga_path='layer'")
     return exact + (fast - fast.detach())

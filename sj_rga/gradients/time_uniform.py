@@ -14,8 +14,9 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
+from spikingjelly.activation_based import functional
 
-from ..fast import fast_logits, use_fast_path
+from ..fast import FastPathMismatch, fast_logits, refuse_at_run_time, use_fast_path
 from ..neuron import StockRun, exact_forward
 from ..ops import ScaledGradientFunction
 from ..ops.torch_backend import mean_current
@@ -68,5 +69,11 @@ class TimeUniformEstimator(LayerEstimator):
     def logits(self, model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, *, path: str = "auto",
                statistics: Optional[Statistics] = None, update: bool = True) -> torch.Tensor:
         if torch.is_grad_enabled() and use_fast_path(model, path):
-            return fast_logits(model, x_seq, logits, self)
+            try:
+                return fast_logits(model, x_seq, logits, self)
+            except FastPathMismatch as mismatch:  # the run-time check: never a wrong gradient
+                if path == "fast":
+                    raise
+                refuse_at_run_time(model, str(mismatch))
+                functional.reset_net(model)
         return super().logits(model, x_seq, logits, path=path, statistics=statistics, update=update)
