@@ -13,7 +13,7 @@ import torch
 
 from . import distributed
 from .classifier import SNNClassifier
-from .mapping import time_major
+from .mapping import neuron_layout, time_major
 from .metrics import Data
 from .rate_mode import spiking_neurons
 from .seeding import derive_seed
@@ -52,7 +52,8 @@ def shuffle_test(classifier: SNNClassifier, data: Data, batch_size: int = 256, s
     batch = {"seed": seed}
 
     def hook(module, inputs, spikes):
-        if not isinstance(spikes, torch.Tensor) or spikes.dim() < 2 or spikes.shape[0] != classifier.T:
+        merged = neuron_layout(module) == "merged"  # [T·B, ...], split by time_major below
+        if not isinstance(spikes, torch.Tensor) or spikes.dim() < 2 or (spikes.shape[0] != classifier.T and not merged):
             shape = tuple(spikes.shape) if isinstance(spikes, torch.Tensor) else type(spikes).__name__
             raise ValueError(f"{type(module).__name__} gives spikes of shape {shape}, not time-major [T = "
                              f"{classifier.T}, B, ...]: the shuffle test permutes the time axis, which it cannot "
