@@ -18,6 +18,7 @@ from .fast import RGA_PATHS
 from .gradients import NAMES, GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES
+from .seeding import StreamPool
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
 #: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
@@ -126,7 +127,7 @@ class SNNClassifier(nn.Module):
         self.rga_path, self.parameter_gradients = rga_path, parameter_gradients
         self.norm_mean, self.norm_std = _channel_stats(mean, "mean"), _channel_stats(std, "std")
         self.bounds = _check_bounds(bounds)
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self._spikes: Optional[StreamPool] = None
         self._statistics: Optional[Statistics] = self.estimator.new_statistics()
 
     @property
@@ -149,11 +150,17 @@ class SNNClassifier(nn.Module):
                 f"eot={self.eot}")
 
     def restart(self) -> None:
-        """Restart the Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
+        """Restart every sample's Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
 
         Every attack run starts with it (the package's attacks call it; torchattacks' attacks call
         ``eval()``, which calls it), so equal seeds give equal adversarial examples."""
-        self._generators.clear()
+        self._spikes = None
+        self.restart_statistics()
+
+    def restart_statistics(self) -> None:
+        """Start the estimator's statistics (ASSG's moments) afresh and leave the Poisson streams where they
+        are: each restart of an iterative attack does, so that a sample's gradients never depend on which
+        other samples an earlier restart ran on."""
         self._statistics = self.estimator.new_statistics()
 
     def train(self, mode: bool = True) -> SNNClassifier:
@@ -216,17 +223,17 @@ class SNNClassifier(nn.Module):
         return x
 
     # -- forward ------------------------------------------------------------------------------------
-    def _generator(self, device: torch.device) -> Optional[torch.Generator]:
-        if self.seed is None:
-            return None
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[device]
-
     def encode(self, x: torch.Tensor, T: Optional[int] = None) -> torch.Tensor:
-        """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``."""
-        return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std,
-                          self._generator(x.device))
+        """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``. Poisson spikes with a
+        ``seed``: row b from its sample's own stream, ``derive_seed(seed, sample index, POISSON_PART)``
+        (:mod:`sj_rga.seeding`; the index as the evaluation declares it, else the row), continued across the
+        calls of one attack run; without a seed, from torch's global generator."""
+        streams = None
+        if self.seed is not None and self.encoding == "poisson":
+            if self._spikes is None or self._spikes.seed != self.seed:
+                self._spikes = StreamPool(self.seed, (enc.POISSON_PART,))
+            streams = self._spikes.streams(x.shape[0], x.device)
+        return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std, streams)
 
     def _prepare_model(self, network: nn.Module) -> None:
         """Multi-step mode, BatchNorm/Dropout in eval, neurons in train (0.0.0.0.14's eval path has no

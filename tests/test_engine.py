@@ -1,0 +1,90 @@
+"""One evaluation engine (issue 20) with randomness per sample (issue 21): sj_rga.evaluate and sj-rga evaluate
+give the same results, with 1 and 2 torchrun ranks; per-sample results do not depend on the batch size or the
+number of ranks."""
+import json
+import shutil
+
+import pytest
+import torch
+from distributed_worker import (
+    INVARIANCE_SAMPLES,
+    SUITE_BATCH,
+    SUITE_SAMPLES,
+    cli_suite_args,
+    invariance_records,
+    library_suites,
+)
+from test_distributed import WORKER, _without_times, torchrun
+
+PER_SAMPLE = ("index", "label", "clean_ok", "robust_ok", "broken_by")
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from sj_rga.training import TrainConfig, train_model
+
+    path = tmp_path_factory.mktemp("engine") / "digits.pt"  # T = 4, two epochs: about 80 % test accuracy
+    train_model("digits_snn", "digits", T=4, config=TrainConfig(epochs=2, batch_size=32, progress=False,
+                                                                device="cpu"), checkpoint=path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_ranks(checkpoint, tmp_path_factory):
+    """tests/distributed_worker.py's "suites" task on 2 gloo ranks: the library's evaluations and the folder
+    holding the CLI's results."""
+    folder = tmp_path_factory.mktemp("job")
+    shutil.copy(checkpoint, folder / "digits.pt")
+    done = torchrun(WORKER, "suites", folder, timeout=400)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {**torch.load(folder / "library.pt", weights_only=False), "folder": folder}
+
+
+def _library_as_cli(report, records):
+    """The library's report and records in the terms of the CLI's results.json."""
+    keys = {"index": "indices", "label": "labels", "clean_ok": "clean_ok", "robust_ok": "robust_ok",
+            "broken_by": "broken_by"}
+    per_sample = {key: [v for r in records for v in r[source]] for key, source in keys.items()}
+    return report["robust_accuracy"], report["clean_accuracy"], report["attack_success_rate"], per_sample
+
+
+def _cli_result(result):
+    return (result["robust_accuracy"], result["clean_accuracy"], result["attack_success_rate"],
+            {key: result["per_sample"][key] for key in PER_SAMPLE})
+
+
+def test_library_and_cli_give_the_same_evaluation_on_one_and_two_ranks(tmp_path, checkpoint, two_ranks):
+    """sj_rga.evaluate(target, AutoAttack(target, eps, seed=s), data) and sj-rga evaluate --seed s, with the standard
+    and the fast suite, each in one process and on 2 gloo ranks: the same accuracies, ASR and per-sample results,
+    and the same breakdown of the suite."""
+    from sj_rga.cli import main
+
+    for version in ("fast", "standard"):
+        report, records = library_suites(checkpoint, version)
+        library = _library_as_cli(report.as_dict(), records)
+        assert report.batch_size == SUITE_BATCH and report.samples == SUITE_SAMPLES
+        assert _library_as_cli(*two_ranks[version]) == library, f"library, 2 ranks, {version}"
+        assert _without_times(two_ranks[version][0]) == _without_times(report.as_dict())
+        for ranks in (1, 2):
+            out = tmp_path / f"cli-{version}" if ranks == 1 else two_ranks["folder"] / f"cli-{version}"
+            if ranks == 1:
+                assert main(cli_suite_args(checkpoint, version, out)) == 0
+            result = json.loads((out / "results.json").read_text())
+            assert _cli_result(result) == library, f"CLI, {ranks} rank(s), {version}"
+            assert [(row["attacked"], row["broken"]) for row in result["rows"]] == \
+                [(entry["attacked"], entry["broken"]) for entry in report.breakdown]
+            assert result["batch_size"] == SUITE_BATCH
+        if version == "fast":  # some samples survive the suite's first attack, and some the whole suite
+            assert 0 < library[0] < library[1] and report.breakdown[1]["attacked"] > 0
+
+
+def test_per_sample_results_do_not_depend_on_batch_size_or_ranks(checkpoint, two_ranks):
+    """Poisson input (seeded, EOT 2), a suite with random starts, restarts, a targeted run, ASSG's statistics,
+    PGD's random start and the shuffle test: batches of 24 and 12 in one process and of 8 on 2 ranks (the
+    library run of the previous test's job) give identical per-sample results."""
+    whole = invariance_records(checkpoint, INVARIANCE_SAMPLES)
+    assert invariance_records(checkpoint, 12) == whole
+    assert two_ranks["invariance"] == whole
+    suite = whole["suite"]
+    assert suite["indices"] == list(range(INVARIANCE_SAMPLES))
+    assert {0, 1, 2} <= set(suite["broken_by"]) and True in suite["robust_ok"], "every attack of the suite broke some"
