@@ -1,6 +1,6 @@
 """One evaluation engine (issue 20) with randomness per sample (issue 21): sj_rga.evaluate and sj-rga evaluate
 give the same results, with 1 and 2 torchrun ranks; per-sample results do not depend on the batch size or the
-number of ranks."""
+number of ranks; run folders are claimed by the first finished batch and resumed runs say so."""
 import json
 import shutil
 
@@ -15,6 +15,10 @@ from distributed_worker import (
     library_suites,
 )
 from test_distributed import WORKER, _without_times, torchrun
+
+from sj_rga.data import digits
+from sj_rga.engine import run
+from sj_rga.runs import RunFolder
 
 PER_SAMPLE = ("index", "label", "clean_ok", "robust_ok", "broken_by")
 
@@ -88,3 +92,62 @@ def test_per_sample_results_do_not_depend_on_batch_size_or_ranks(checkpoint, two
     suite = whole["suite"]
     assert suite["indices"] == list(range(INVARIANCE_SAMPLES))
     assert {0, 1, 2} <= set(suite["broken_by"]) and True in suite["robust_ok"], "every attack of the suite broke some"
+
+
+def test_a_run_folder_is_claimed_by_its_first_finished_batch(tmp_path):
+    """Nothing is written until a batch finishes: a failed first batch leaves a folder that a run with other
+    arguments takes without complaint; once a batch is saved, other arguments are refused; a resumed run says
+    how many batches were done."""
+    x, y = digits()[1].tensors
+    data = (x[:6], y[:6])
+
+    def fail(batch):
+        raise RuntimeError("the user's model failed")
+
+    with pytest.raises(RuntimeError):
+        run(data, fail, 2, RunFolder(tmp_path / "r", {"eps": 0.1}), progress=False)
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
+    calls = []
+
+    def stop_after_two(batch):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(batch.number)
+        return {"labels": batch.y.tolist()}
+
+    with pytest.raises(KeyboardInterrupt):
+        run(data, stop_after_two, 2, RunFolder(tmp_path / "r", {"eps": 0.2}), progress=False)
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["arguments"] == {"eps": 0.2}
+    with pytest.raises(ValueError, match="other arguments"):
+        RunFolder(tmp_path / "r", {"eps": 0.1})
+    said = []
+    records = run(data, lambda batch: {"labels": batch.y.tolist()}, 2, RunFolder(tmp_path / "r", {"eps": 0.2}),
+                  progress=False, log=said.append)
+    assert said == ["resuming: 2 of 3 batches done"]
+    assert [r["indices"] for r in records] == [[0, 1], [2, 3], [4, 5]]
+    assert [v for r in records for v in r["labels"]] == y[:6].tolist()
+
+
+def test_an_old_claim_without_batches_is_taken_over(tmp_path):
+    """A run.json left by a run that never finished a batch (as earlier versions wrote at once) binds nothing."""
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "run.json").write_text(json.dumps({"format": "sj-rga-run-1", "arguments": {"eps": 0.1}}))
+    folder = RunFolder(tmp_path / "r", {"eps": 0.3})
+    assert folder.finished() == {}
+    folder.save_batch(0, {"labels": [1]})
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["arguments"] == {"eps": 0.3}
+
+
+def test_ctrl_c_before_any_batch_finished_says_so_and_claims_nothing(tmp_path, checkpoint, monkeypatch, capsys):
+    from sj_rga import metrics
+    from sj_rga.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(metrics, "attack_records", interrupted)
+    out = tmp_path / "out"
+    assert main(cli_suite_args(checkpoint, "fast", out)) == 130
+    err = capsys.readouterr().err
+    assert "no batch had finished" in err and "kept" not in err
+    assert not out.exists() or not any(out.rglob("*.json"))

@@ -68,8 +68,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         records = attack_records(target, suite, data, args.batch_size, device, not args.no_progress,
                                  f"AutoAttack ({args.suite})", folder, log=_stderr)
     except KeyboardInterrupt:
-        print(f"sj-rga evaluate: interrupted; the finished batches are kept in {args.out}: run the same command "
-              "again to resume", file=sys.stderr)
+        kept = folder is not None and folder.finished()
+        print("sj-rga evaluate: interrupted; " + (f"the finished batches are kept in {args.out}: run the same command "
+                                                   "again to resume" if kept else "no batch had finished"),
+              file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     if not world().main:
         return 0
