@@ -98,3 +98,11 @@ def select_batches(data: Data, batch_size: int, wanted: Callable[[int], bool],
 def batches(data: Data, batch_size: int = 256) -> tuple[Iterator[Batch], Optional[int]]:
     """Every batch of ``data`` (:func:`select_batches`)."""
     return select_batches(data, batch_size, lambda number: True)
+
+
+def batch_size_of(data: Data, batch_size: int) -> Optional[int]:
+    """The size of ``data``'s batches as :func:`select_batches` cuts them: ``batch_size`` for a pair of tensors,
+    the DataLoader's own (None with a custom batch sampler), None for other iterables of batches."""
+    if _tensor_pair(data):
+        return batch_size
+    return data.batch_size if isinstance(data, DataLoader) else None

@@ -15,7 +15,7 @@ import torch
 
 from . import engine
 from .attacks.autoattack import AttackBreakdown, AutoAttack
-from .batching import Batch, Data
+from .batching import Batch, Data, batch_size_of
 from .classifier import SNNClassifier
 from .runs import RunFolder
 
@@ -118,7 +118,7 @@ def attack_records(target: SNNClassifier, attack: Optional[Attacker], data: Data
 def report_of(records: Sequence[dict[str, Any]], suite: Optional[AutoAttack] = None,
               batch_size: Optional[int] = None) -> AttackReport:
     """The :class:`AttackReport` of per-batch records; with ``suite``, its per-attack breakdown summed over
-    the batches."""
+    the batches; ``batch_size`` as recorded (:func:`sj_rga.batching.batch_size_of`)."""
     if not records:
         raise ValueError("data holds no samples")
     breakdown = None
@@ -159,4 +159,4 @@ def evaluate(
     rounds over the ranks and every rank returns the report of the whole data.
     """
     records = attack_records(target, attack, data, batch_size, device, progress, description, folder)
-    return report_of(records, attack if isinstance(attack, AutoAttack) else None, batch_size)
+    return report_of(records, attack if isinstance(attack, AutoAttack) else None, batch_size_of(data, batch_size))

@@ -151,3 +151,16 @@ def test_ctrl_c_before_any_batch_finished_says_so_and_claims_nothing(tmp_path, c
     err = capsys.readouterr().err
     assert "no batch had finished" in err and "kept" not in err
     assert not out.exists() or not any(out.rglob("*.json"))
+
+
+def test_the_report_records_the_batch_size_the_data_was_cut_into():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from sj_rga import SNNClassifier, evaluate, models
+
+    x, y = digits()[1].tensors
+    target = SNNClassifier(models.build("digits_snn", 10), 2)
+    loader = DataLoader(TensorDataset(x[:6], y[:6]), batch_size=4)
+    assert evaluate(target, None, loader, batch_size=256).batch_size == 4  # the loader's own
+    assert evaluate(target, None, (x[:6], y[:6]), batch_size=5).batch_size == 5
+    assert evaluate(target, None, [(x[:3], y[:3]), (x[3:6], y[3:6])]).batch_size is None
