@@ -18,7 +18,7 @@ from .fast import RGA_PATHS
 from .gradients import NAMES, GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES
-from .seeding import StreamPool
+from .seeding import StreamPool, sample_indices
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
 #: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
@@ -56,6 +56,9 @@ def unwrap_parallel(model: nn.Module) -> nn.Module:
         model = model.module
     return model
 
+
+#: Where the Poisson streams of undeclared sub-batch rows start (far above any data-set index).
+UNDECLARED_ROWS = 2 ** 48
 
 class SNNClassifier(nn.Module):
     """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
@@ -227,12 +230,19 @@ class SNNClassifier(nn.Module):
         """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``. Poisson spikes with a
         ``seed``: row b from its sample's own stream, ``derive_seed(seed, sample index, POISSON_PART)``
         (:mod:`sj_rga.seeding`; the index as the evaluation declares it, else the row), continued across the
-        calls of one attack run; without a seed, from torch's global generator."""
+        calls of one attack run; without a seed, from torch's global generator. A sub-batch whose rows the
+        caller did not declare (e.g. a torchattacks attack restarting on some samples inside
+        :func:`sj_rga.evaluate`) draws from streams of its row positions, set apart from every sample's
+        (:data:`UNDECLARED_ROWS` + row): reproducible, but not independent of the batch."""
         streams = None
         if self.seed is not None and self.encoding == "poisson":
             if self._spikes is None or self._spikes.seed != self.seed:
                 self._spikes = StreamPool(self.seed, (enc.POISSON_PART,))
-            streams = self._spikes.streams(x.shape[0], x.device)
+            try:
+                streams = self._spikes.streams(x.shape[0], x.device)
+            except ValueError:  # the declared indices belong to another batch than this one
+                with sample_indices(torch.arange(x.shape[0]) + UNDECLARED_ROWS):
+                    streams = self._spikes.streams(x.shape[0], x.device)
         return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std, streams)
 
     def _prepare_model(self, network: nn.Module) -> None:

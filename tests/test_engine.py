@@ -164,3 +164,28 @@ def test_the_report_records_the_batch_size_the_data_was_cut_into():
     assert evaluate(target, None, loader, batch_size=256).batch_size == 4  # the loader's own
     assert evaluate(target, None, (x[:6], y[:6]), batch_size=5).batch_size == 5
     assert evaluate(target, None, [(x[:3], y[:3]), (x[3:6], y[3:6])]).batch_size is None
+
+
+def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(checkpoint):
+    """torchattacks' APGD restarts on the samples still robust, a sub-batch whose rows the engine cannot know:
+    the classifier's Poisson spikes then come from streams of the row positions (reproducible), not an error;
+    the rows of declared batches keep their samples' streams."""
+    torchattacks = pytest.importorskip("torchattacks")
+    from sj_rga import SNNClassifier, evaluate
+    from sj_rga.seeding import sample_indices
+    from sj_rga.training import load_checkpoint
+
+    target = SNNClassifier(load_checkpoint(checkpoint)[0], 4, encoding="poisson", seed=1)
+    x, y = digits()[1].tensors
+    with sample_indices(torch.arange(10, 18)):
+        whole = target.encode(x[:8])
+        target.restart()
+        part = target.encode(x[:3])  # three rows of an eight-row batch: undeclared
+        target.restart()
+        assert torch.equal(target.encode(x[:3]), part)
+    target.restart()
+    with sample_indices(torch.arange(12, 14)):
+        assert torch.equal(target.encode(x[2:4]), whole[:, 2:4]), "a declared sample keeps its stream"
+    reports = [evaluate(target, torchattacks.APGD(target, eps=0.1, steps=2, n_restarts=2, seed=0), (x[:8], y[:8]),
+                        batch_size=4, progress=False) for _ in range(2)]
+    assert reports[0] == reports[1] and reports[0].clean_correct > 0
