@@ -65,7 +65,7 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eval_st
                suite: str = "none", batch_size: int = 120) -> dict[str, float]:
     """Clean accuracy, robust accuracy under each attack, and the per-sample worst case, as fractions.
     ``suite`` (``fast``/``standard``) adds sj_rga.attacks.AutoAttack's suite (seed 0) to the worst case."""
-    from sj_rga import SNNClassifier
+    from sj_rga import SNNClassifier, engine
     from sj_rga.attacks import PGD, AutoAttack
 
     target = SNNClassifier(model, 8, gradient="stbp")
@@ -74,19 +74,17 @@ def robustness(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eval_st
                for g in ("stbp", "rga")}
     if suite != "none":
         attacks[f"AutoAttack ({suite})"] = AutoAttack(target, EPS, "Linf", suite, seed=0)
-    correct = {"clean": 0, **{name: 0 for name in attacks}, "worst case": 0}
-    for start in range(0, len(y), batch_size):
-        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+
+    def score(part) -> dict:  # per sample: right clean, and right under each attack
         with torch.no_grad():
-            ok = target(xb).argmax(-1) == yb
-        correct["clean"] += int(ok.sum())
-        worst = ok.clone()
-        for name, attack in attacks.items():
-            with torch.no_grad():
-                robust = target(attack(xb, yb)).argmax(-1) == yb
-            correct[name] += int(robust.sum())
-            worst &= robust
-        correct["worst case"] += int(worst.sum())
+            return {"clean": (target(part.x).argmax(-1) == part.y).tolist(),
+                    **{name: (target(attack(part.x, part.y)).argmax(-1) == part.y).tolist()
+                       for name, attack in attacks.items()}}
+
+    records = engine.run((x, y), score, batch_size, progress=False)  # each sample's random draws its own
+    right = {name: [v for r in records for v in r[name]] for name in ("clean", *attacks)}
+    right["worst case"] = [all(column) for column in zip(*right.values())]
+    correct = {name: sum(values) for name, values in right.items()}
     return {name: count / len(y) for name, count in correct.items()}
 
 

@@ -100,13 +100,18 @@ def build(entry: SuiteAttack, target: SNNClassifier, eps: float, seed: int = 0) 
 
 def broken_by(attack: Callable, target: SNNClassifier, x: torch.Tensor, y: torch.Tensor,
               batch: int) -> tuple[list[bool], float]:
-    """Per sample, whether ``attack`` fools ``target``; and the seconds it took."""
-    start, out = time.perf_counter(), []
-    for i in range(0, len(y), batch):
-        adv = attack(x[i:i + batch], y[i:i + batch])
+    """Per sample, whether ``attack`` fools ``target``; and the seconds it took. The batches run through the
+    evaluation engine (:mod:`sj_rga.engine`), so each sample's random draws are its own."""
+    from sj_rga import engine
+
+    def fooled(part) -> dict:
+        adv = attack(part.x, part.y)
         with torch.no_grad():
-            out += (target(adv).argmax(1) != y[i:i + batch]).tolist()
-    return out, time.perf_counter() - start
+            return {"broken": (target(adv).argmax(1) != part.y).tolist()}
+
+    start = time.perf_counter()
+    records = engine.run((x, y), fooled, batch, progress=False)
+    return [v for r in records for v in r["broken"]], time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------- models

@@ -21,6 +21,7 @@ from .fast import RGA_PATHS
 from .gradients import NAMES, GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES, spiking_neurons
+from .seeding import StreamPool, sample_indices
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
 #: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
@@ -66,6 +67,9 @@ def unwrap_parallel(model: nn.Module) -> nn.Module:
         model = model.module
     return model
 
+
+#: Where the Poisson streams of undeclared sub-batch rows start (far above any data-set index).
+UNDECLARED_ROWS = 2 ** 48
 
 class SNNClassifier(nn.Module):
     """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
@@ -147,7 +151,7 @@ class SNNClassifier(nn.Module):
         self.rga_path, self.parameter_gradients = rga_path, parameter_gradients
         self.norm_mean, self.norm_std = _channel_stats(mean, "mean"), _channel_stats(std, "std")
         self.bounds = _check_bounds(bounds)
-        self._generators: dict[torch.device, torch.Generator] = {}
+        self._spikes: Optional[StreamPool] = None
         self._statistics: Optional[Statistics] = self.estimator.new_statistics()
 
     @property
@@ -178,11 +182,17 @@ class SNNClassifier(nn.Module):
         return {"input_layout": self.input_layout, "output": output}
 
     def restart(self) -> None:
-        """Restart the Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
+        """Restart every sample's Poisson spike stream from ``seed`` and the adaptive gradient's statistics.
 
         Every attack run starts with it (the package's attacks call it; torchattacks' attacks call
         ``eval()``, which calls it), so equal seeds give equal adversarial examples."""
-        self._generators.clear()
+        self._spikes = None
+        self.restart_statistics()
+
+    def restart_statistics(self) -> None:
+        """Start the estimator's statistics (ASSG's moments) afresh and leave the Poisson streams where they
+        are: each restart of an iterative attack does, so that a sample's gradients never depend on which
+        other samples an earlier restart ran on."""
         self._statistics = self.estimator.new_statistics()
 
     def train(self, mode: bool = True) -> SNNClassifier:
@@ -255,17 +265,24 @@ class SNNClassifier(nn.Module):
         return x
 
     # -- forward ------------------------------------------------------------------------------------
-    def _generator(self, device: torch.device) -> Optional[torch.Generator]:
-        if self.seed is None:
-            return None
-        if device not in self._generators:
-            self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
-        return self._generators[device]
-
     def encode(self, x: torch.Tensor, T: Optional[int] = None) -> torch.Tensor:
-        """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``."""
-        return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std,
-                          self._generator(x.device))
+        """Pixel-space batch -> normalised time-major network input ``[T, B, ...]``. Poisson spikes with a
+        ``seed``: row b from its sample's own stream, ``derive_seed(seed, sample index, POISSON_PART)``
+        (:mod:`sj_rga.seeding`; the index as the evaluation declares it, else the row), continued across the
+        calls of one attack run; without a seed, from torch's global generator. A sub-batch whose rows the
+        caller did not declare (e.g. a torchattacks attack restarting on some samples inside
+        :func:`sj_rga.evaluate`) draws from streams of its row positions, set apart from every sample's
+        (:data:`UNDECLARED_ROWS` + row): reproducible, but not independent of the batch."""
+        streams = None
+        if self.seed is not None and self.encoding == "poisson":
+            if self._spikes is None or self._spikes.seed != self.seed:
+                self._spikes = StreamPool(self.seed, (enc.POISSON_PART,))
+            try:
+                streams = self._spikes.streams(x.shape[0], x.device)
+            except ValueError:  # the declared indices belong to another batch than this one
+                with sample_indices(torch.arange(x.shape[0]) + UNDECLARED_ROWS):
+                    streams = self._spikes.streams(x.shape[0], x.device)
+        return enc.encode(x, self.T if T is None else T, self.encoding, self.norm_mean, self.norm_std, streams)
 
     def _prepare_model(self, network: nn.Module) -> None:
         """Multi-step mode, BatchNorm/Dropout in eval, neurons in train (0.0.0.0.14's eval path has no

@@ -4,11 +4,12 @@ started by ``torchrun --nproc_per_node=N -m sj_rga ...``, one process per rank.
 - :func:`session` joins the job's process group from torchrun's environment (``RANK``, ``WORLD_SIZE``,
   ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) with the backend the device needs: ``gloo`` on CPUs,
   ``nccl`` on CUDA GPUs (each rank on ``cuda:LOCAL_RANK``). Without torchrun it is a no-op: one process.
-- Work is split by **global batch**: batch ``i`` of the data, cut exactly as one process cuts it, is done by
-  rank ``i mod N`` (:func:`owned_batches`, :func:`run_in_rounds`), and the per-batch results are gathered in
-  batch order on every rank (:func:`gather_batches`). Each batch is computed as one process computes it, so
-  results equal a one-process run whatever N (also when the data size is not divisible by N), provided the
-  batch's randomness is seeded by its index, never by what the rank did before.
+- Work is split by **global batch** (:mod:`sj_rga.batching` cuts the data as one process does): the evaluation
+  engine deals the batches still to run in rounds (:func:`run_in_rounds`: in round k rank r takes the
+  (k·N + r)-th), clean accuracy during training gives batch ``i`` to rank ``i mod N`` (:func:`owned_batches`),
+  and the per-batch results are gathered in batch order on every rank (:func:`gather_batches`). Every random
+  draw is seeded per sample (:mod:`sj_rga.seeding`), never by what the rank did before, so results equal a
+  one-process run whatever N (also when the data size is not divisible by N).
 - Training splits each global batch into N contiguous parts (:func:`shard`; a part may be empty) and
   :func:`synchronised_batch_norm` normalises with the statistics of the whole global batch, so that a
   DistributedDataParallel step equals one process's step on the global batch (see
@@ -30,10 +31,10 @@ from typing import Any, Optional, TypeVar, Union
 import torch
 import torch.distributed as dist
 import torch.nn as nn
-from torch.utils.data import DataLoader, RandomSampler
+
+from .batching import Batch, Data, select_batches
 
 Result = TypeVar("Result")
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -136,44 +137,21 @@ def shard(count: int, rank: int, size: int) -> slice:
     return slice(start, start + base + (rank < extra))
 
 
-def owns(index: int, at: Optional[World] = None) -> bool:
-    """Whether global batch ``index`` is this rank's (``index mod size == rank``)."""
+def owns(number: int, at: Optional[World] = None) -> bool:
+    """Whether global batch ``number`` is this rank's (``number mod size == rank``)."""
     at = at or world()
-    return index % at.size == at.rank
+    return number % at.size == at.rank
 
 
-def select_batches(data: Any, batch_size: int,
-                   wanted: Callable[[int], bool]) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
-    """``(iterator of (global batch index, (x, y)) for the batches whose index is wanted, number of global
-    batches or None)``.
-
-    ``data`` is an ``(inputs, labels)`` pair of tensors (cut into batches of ``batch_size``), a DataLoader or
-    any iterable of ``(x, y)`` batches; the batches are those one process would see, in the same order.
-    A map-style DataLoader loads only the wanted batches; other iterables are read in full and the others
-    skipped. A DataLoader that shuffles without a seeded generator orders its samples differently on every
-    rank, so in a distributed job it raises a ValueError that says so.
-    """
-    from .metrics import batches
-
-    if isinstance(data, DataLoader) and data.batch_sampler is not None:
-        if world().distributed and isinstance(data.sampler, RandomSampler) and data.sampler.generator is None:
-            raise ValueError("a DataLoader with shuffle=True and no generator orders the samples differently on "
-                             "every rank, so its batches cannot be split by rank: pass an unshuffled DataLoader "
-                             "(or one with a seeded generator)")
-        all_batches = list(data.batch_sampler)
-        indices = [index for index in range(len(all_batches)) if wanted(index)]
-        loader = DataLoader(data.dataset, batch_sampler=[all_batches[index] for index in indices],
-                            num_workers=data.num_workers, collate_fn=data.collate_fn, pin_memory=data.pin_memory)
-        return zip(indices, loader), len(all_batches)
-    iterator, total = batches(data, batch_size)
-    return ((index, batch) for index, batch in enumerate(iterator) if wanted(index)), total
-
-
-def owned_batches(data: Any, batch_size: int,
-                  at: Optional[World] = None) -> tuple[Iterator[tuple[int, Batch]], Optional[int]]:
-    """:func:`select_batches` of this rank: global batch ``i`` is rank ``i mod N``'s."""
+def owned_batches(data: Data, batch_size: int,
+                  at: Optional[World] = None) -> tuple[Iterator[tuple[int, tuple[torch.Tensor, torch.Tensor]]],
+                                                       Optional[int]]:
+    """``(iterator of (global batch number, (x, y)) for this rank's batches, number of global batches or None)``:
+    batch ``i`` is rank ``i mod N``'s (:func:`sj_rga.batching.select_batches`, which refuses an unseeded
+    shuffling DataLoader in a job of several processes)."""
     at = at or world()
-    return select_batches(data, batch_size, lambda index: owns(index, at))
+    selected, total = select_batches(data, batch_size, lambda number: owns(number, at), at.distributed)
+    return ((batch.number, (batch.x, batch.y)) for batch in selected), total
 
 
 # ------------------------------------------------------------------------------ collectives
@@ -216,14 +194,15 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
-def run_in_rounds(data: Any, todo: Sequence[int], work: Callable[[int, Batch], Result],
+def run_in_rounds(data: Data, todo: Sequence[int], work: Callable[[Batch], Result],
                   finished: Optional[Callable[[int, Result], None]] = None, batch_size: int = 256,
                   at: Optional[World] = None) -> dict[int, Result]:
-    """``work(index, (x, y))`` for the global batches of ``data`` whose index is in ``todo``, round-robin over the
-    ranks: in round ``k`` rank ``r`` works on ``todo[k·N + r]``, then the round's results are gathered on every
-    rank and rank 0 calls ``finished(index, result)`` for each, in index order (e.g. to save the batch's file:
-    an interrupted job loses at most one round). Returns ``{index: result}`` for all of ``todo``, on every
-    rank. ``data`` and ``batch_size`` as in :func:`select_batches`."""
+    """``work(batch)`` (a :class:`~sj_rga.batching.Batch`) for the global batches of ``data`` whose number is in
+    ``todo``, dealt in rounds over the ranks: in round ``k`` rank ``r`` works on ``todo[k·N + r]``, then the
+    round's results are gathered on every rank and rank 0 calls ``finished(number, result)`` for each, in
+    order (e.g. to save the batch's file: an interrupted job loses at most one round). Returns
+    ``{number: result}`` for all of ``todo``, on every rank. ``data`` and ``batch_size`` as in
+    :func:`sj_rga.batching.select_batches`."""
     at = at or world()
     todo = sorted(todo)
     mine = set(todo[at.rank::at.size])
@@ -233,14 +212,14 @@ def run_in_rounds(data: Any, todo: Sequence[int], work: Callable[[int, Batch], R
     def gather(part: dict[int, Result]) -> None:
         done = gather_batches(part, at)
         if finished is not None and at.main:
-            for index, result in done.items():
-                finished(index, result)
+            for number, result in done.items():
+                finished(number, result)
         results.update(done)
 
-    selected, _ = select_batches(data, batch_size, mine.__contains__)
+    selected, _ = select_batches(data, batch_size, mine.__contains__, at.distributed)
     taken = 0
-    for index, batch in selected:
-        gather({index: work(index, batch)})
+    for batch in selected:
+        gather({batch.number: work(batch)})
         taken += 1
     if taken != len(mine):
         raise ValueError(f"the data ended after {taken} of this rank's {len(mine)} batches: it holds fewer batches "

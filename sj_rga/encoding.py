@@ -2,18 +2,25 @@
 
 - ``direct``: the image repeated T times.
 - ``poisson``: a Bernoulli spike per pixel and step with probability x (x in [0, 1]); its backward is
-  straight-through (d Poisson(x)/dx ≈ dE[Poisson(x)]/dx = 1, so the gradient sums over T).
+  straight-through (d Poisson(x)/dx ≈ dE[Poisson(x)]/dx = 1, so the gradient sums over T). The uniform draws
+  come from one generator, or per sample from :class:`~sj_rga.seeding.SampleStreams` (row i from sample i's
+  stream, :data:`POISSON_PART`), so that a sample's spikes do not depend on the batch it is in.
 - ``frames``: event frames ``[B, T, C, H, W]`` as SpikingJelly's DVS loaders give them; the time axis
   is the data's, only moved to the front.
 """
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence, Union
+from typing import Literal, Sequence, Union
 
 import torch
 
+from .seeding import SampleStreams
+
 Encoding = Literal["direct", "poisson", "frames"]
 ENCODINGS = ("direct", "poisson", "frames")
+#: The part of a sample's Poisson stream: ``derive_seed(seed, sample index, POISSON_PART)``.
+POISSON_PART = 1
+Randomness = Union[None, torch.Generator, SampleStreams]
 
 
 def direct(x: torch.Tensor, T: int) -> torch.Tensor:
@@ -21,10 +28,16 @@ def direct(x: torch.Tensor, T: int) -> torch.Tensor:
     return x.unsqueeze(0).expand(T, *x.shape)
 
 
-def poisson(x: torch.Tensor, T: int, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """``[B, ...]`` in [0, 1] -> Bernoulli spikes ``[T, B, ...]`` with a straight-through backward."""
+def poisson(x: torch.Tensor, T: int, generator: Randomness = None) -> torch.Tensor:
+    """``[B, ...]`` in [0, 1] -> Bernoulli spikes ``[T, B, ...]``, 1 where u < x for u uniform in [0, 1), with a
+    straight-through backward. ``generator``: None (torch's global generator), one ``torch.Generator``, or
+    :class:`~sj_rga.seeding.SampleStreams` (row b's T draws from its sample's stream)."""
     p = x.detach().clamp(0.0, 1.0).unsqueeze(0).expand(T, *x.shape)
-    spikes = (torch.rand(p.shape, generator=generator, device=x.device, dtype=x.dtype) < p).to(x.dtype)
+    if isinstance(generator, SampleStreams):
+        uniform = generator.rand((T, *x.shape[1:]), dtype=x.dtype, device=x.device).transpose(0, 1)
+    else:
+        uniform = torch.rand(p.shape, generator=generator, device=x.device, dtype=x.dtype)
+    spikes = (uniform < p).to(x.dtype)
     return spikes + (direct(x, T) - direct(x, T).detach())
 
 
@@ -57,7 +70,7 @@ def normalise(x_seq: torch.Tensor, mean: Union[None, Sequence[float], torch.Tens
 
 
 def encode(x: torch.Tensor, T: int, encoding: Encoding, mean=None, std=None,
-           generator: Optional[torch.Generator] = None) -> torch.Tensor:
+           generator: Randomness = None) -> torch.Tensor:
     """Pixel-space batch (``[B, T, C, H, W]`` for frames) -> normalised time-major network input ``[T, B, ...]``."""
     if encoding == "direct":
         x_seq = direct(x, T)

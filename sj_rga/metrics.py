@@ -2,22 +2,24 @@
 
 Per sample, an evaluation records whether the target classifies it correctly clean (``clean_ok``) and
 after the attack (``robust_ok``) and, for :class:`~sj_rga.attacks.AutoAttack`, which attack of the suite
-broke it (``broken_by``); the report sums these (:func:`score_batch`, :func:`summarise`).
+broke it (``broken_by``); the report sums these (:func:`score_batch`, :func:`summarise`). The batch loop is
+the evaluation engine's (:mod:`sj_rga.engine`), the one ``sj-rga evaluate`` runs.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
-from . import distributed
+from . import engine
 from .attacks.autoattack import AttackBreakdown, AutoAttack
+from .batching import Batch, Data, batch_size_of
 from .classifier import SNNClassifier
+from .runs import RunFolder
 
-Data = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
+Attacker = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies correctly without attack, "
                   "the share it misclassifies after the attack")
@@ -26,7 +28,8 @@ ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies
 @dataclass(frozen=True)
 class AttackReport:
     """Accuracies and ASR as fractions in [0, 1]; counts of samples. ``breakdown`` (AutoAttack only):
-    per attack of the suite, in order, the samples it ran on, broke, and its seconds."""
+    per attack of the suite, in order, the samples it ran on, broke, and its seconds. ``batch_size``: the
+    batches the evaluation was cut into (the results do not depend on it; recorded all the same)."""
 
     clean_accuracy: float
     robust_accuracy: float
@@ -35,26 +38,10 @@ class AttackReport:
     clean_correct: int
     asr_definition: str = ASR_DEFINITION
     breakdown: Optional[tuple[dict, ...]] = None
+    batch_size: Optional[int] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def batches(data: Data, batch_size: int = 256) -> tuple[Iterable[tuple[torch.Tensor, torch.Tensor]], Optional[int]]:
-    """(iterator of (x, y) batches, number of batches or None) for a (x, y) pair of tensors or a loader."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        x, y = data
-        if x.shape[0] != y.shape[0]:
-            raise ValueError(f"inputs and labels differ in length: {x.shape[0]} vs {y.shape[0]}")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        starts = range(0, x.shape[0], batch_size)
-        return ((x[i:i + batch_size], y[i:i + batch_size]) for i in starts), len(starts)
-    if isinstance(data, torch.Tensor):
-        raise TypeError("data must be an (inputs, labels) pair or a DataLoader, not a single tensor")
-    if not isinstance(data, Iterable):
-        raise TypeError(f"data must be an (inputs, labels) pair or a DataLoader, got {type(data).__name__}")
-    return iter(data), (len(data) if hasattr(data, "__len__") else None)
 
 
 def _predict(classifier: SNNClassifier, x: torch.Tensor) -> torch.Tensor:
@@ -73,8 +60,7 @@ class BatchOutcome:
     broken_by: Optional[torch.Tensor] = None
 
 
-def score_batch(target: SNNClassifier, attack: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
-                x: torch.Tensor, y: torch.Tensor) -> BatchOutcome:
+def score_batch(target: SNNClassifier, attack: Optional[Attacker], x: torch.Tensor, y: torch.Tensor) -> BatchOutcome:
     """Attack one batch and score it on ``target``, per sample."""
     clean_ok = _predict(target, x) == y
     if attack is None:
@@ -84,8 +70,8 @@ def score_batch(target: SNNClassifier, attack: Optional[Callable[[torch.Tensor, 
     return BatchOutcome(clean_ok.cpu(), robust_ok.cpu(), broken_by)
 
 
-def summarise(clean_ok: torch.Tensor, robust_ok: torch.Tensor,
-              breakdown: Optional[Sequence[dict]] = None) -> AttackReport:
+def summarise(clean_ok: torch.Tensor, robust_ok: torch.Tensor, breakdown: Optional[Sequence[dict]] = None,
+              batch_size: Optional[int] = None) -> AttackReport:
     """The report over per-sample outcomes (boolean tensors ``[N]``)."""
     samples, clean_correct = int(clean_ok.numel()), int(clean_ok.sum())
     if samples == 0:
@@ -93,55 +79,84 @@ def summarise(clean_ok: torch.Tensor, robust_ok: torch.Tensor,
     broken = int((clean_ok & ~robust_ok).sum())
     asr = broken / clean_correct if clean_correct else float("nan")
     return AttackReport(clean_correct / samples, int(robust_ok.sum()) / samples, asr, samples, clean_correct,
-                        breakdown=None if breakdown is None else tuple(breakdown))
+                        breakdown=None if breakdown is None else tuple(breakdown), batch_size=batch_size)
+
+
+def attack_batch(target: SNNClassifier, attack: Optional[Attacker], batch: Batch,
+                 device: Union[None, str, torch.device] = None) -> dict[str, Any]:
+    """Attack one batch and score it on ``target`` (restarted first): the batch's record, in plain values:
+    per sample ``labels``, ``clean_ok``, ``robust_ok`` and, for AutoAttack, ``broken_by``; AutoAttack's
+    per-attack ``attacked`` counts and ``attack_seconds``; the batch's ``seconds``."""
+    x, y = (batch.x, batch.y) if device is None else (batch.x.to(device), batch.y.to(device))
+    start = time.perf_counter()
+    target.restart()
+    outcome = score_batch(target, attack, x, y)
+    record: dict[str, Any] = {"labels": y.tolist(), "clean_ok": outcome.clean_ok.tolist(),
+                              "robust_ok": outcome.robust_ok.tolist()}
+    if isinstance(attack, AutoAttack):
+        record.update(broken_by=outcome.broken_by.tolist(), attacked=list(attack.last_result.attacked),
+                      attack_seconds=list(attack.last_result.seconds))
+    record["seconds"] = time.perf_counter() - start
+    return record
+
+
+def attack_records(target: SNNClassifier, attack: Optional[Attacker], data: Data, batch_size: int = 256,
+                   device: Union[None, str, torch.device] = None, progress: Optional[bool] = None,
+                   description: str = "attack", folder: Optional[RunFolder] = None,
+                   log: Optional[Callable[[str], None]] = None) -> list[dict[str, Any]]:
+    """The records of :func:`attack_batch` for every batch of ``data``, by the evaluation engine
+    (:func:`sj_rga.engine.run`: resumable with ``folder``, dealt in rounds over torch.distributed ranks,
+    randomness per sample), in batch order, on every rank."""
+    if not isinstance(target, SNNClassifier):
+        raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
+    if isinstance(attack, AutoAttack):
+        attack.reset_breakdown()  # its own tally then covers this evaluation (this rank's batches)
+    return engine.run(data, lambda batch: attack_batch(target, attack, batch, device), batch_size, folder,
+                      progress, description, log)
+
+
+def report_of(records: Sequence[dict[str, Any]], suite: Optional[AutoAttack] = None,
+              batch_size: Optional[int] = None) -> AttackReport:
+    """The :class:`AttackReport` of per-batch records; with ``suite``, its per-attack breakdown summed over
+    the batches; ``batch_size`` as recorded (:func:`sj_rga.batching.batch_size_of`)."""
+    if not records:
+        raise ValueError("data holds no samples")
+    breakdown = None
+    if suite is not None:
+        breakdown = [AttackBreakdown(entry.name, sum(r["attacked"][i] for r in records),
+                                     sum(1 for r in records for b in r["broken_by"] if b == i),
+                                     sum(r["attack_seconds"][i] for r in records)).as_dict()
+                     for i, entry in enumerate(suite.attacks)]
+    flat = {key: torch.tensor([v for r in records for v in r[key]], dtype=torch.bool)
+            for key in ("clean_ok", "robust_ok")}
+    return summarise(flat["clean_ok"], flat["robust_ok"], breakdown, batch_size)
 
 
 def evaluate(
     target: SNNClassifier,
-    attack: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]],
+    attack: Optional[Attacker],
     data: Data,
     batch_size: int = 256,
     device: Union[None, str, torch.device] = None,
     progress: Optional[bool] = None,
     description: str = "attack",
+    folder: Optional[RunFolder] = None,
 ) -> AttackReport:
     """Attack ``data`` and score the adversarial examples on ``target``.
 
     ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
     measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
     over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows a tqdm
-    bar when there are more than 4 batches. Each batch starts with ``target.restart()``, as every attack run
-    does, so its Poisson spikes depend on the batch alone. Inside a torch.distributed job
-    (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every rank returns the report
-    of the whole data, equal to one process's.
+    bar when there are more than 4 batches. ``folder`` (:class:`~sj_rga.runs.RunFolder`) makes the
+    evaluation resumable.
+
+    This is the batch loop of ``sj-rga evaluate`` (:mod:`sj_rga.engine`): each batch starts with
+    ``target.restart()`` and declares its samples' data-set indices, and every random draw (random starts,
+    Poisson spikes) comes from the stream of the sample it is for, so ``evaluate(target, AutoAttack(target,
+    eps, seed=s), data, batch_size=b)`` gives the same per-sample results as ``sj-rga evaluate --seed s`` and
+    the same whatever ``batch_size`` and the number of ranks (method §3 lists the exceptions: PDSG's σ pools
+    over the batch). Inside a torch.distributed job (:mod:`sj_rga.distributed`) the batches are dealt in
+    rounds over the ranks and every rank returns the report of the whole data.
     """
-    if not isinstance(target, SNNClassifier):
-        raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
-    world = distributed.world()
-    owned, total = distributed.owned_batches(data, batch_size, world)
-    show = (progress if progress is not None else (total is None or total > 4)) and world.main
-    suite = attack if isinstance(attack, AutoAttack) else None
-    if suite is not None:
-        suite.reset_breakdown()
-    outcomes: dict[int, tuple[BatchOutcome, Optional[list[tuple[int, int, float]]]]] = {}
-    mine = None if total is None else len(range(world.rank, total, world.size))
-    for index, (x, y) in tqdm(owned, total=mine, desc=description, disable=not show, leave=False):
-        if device is not None:
-            x, y = x.to(device), y.to(device)
-        target.restart()
-        outcome = score_batch(target, attack, x, y)
-        tally = None
-        if suite is not None:  # what each attack of the suite did on this batch
-            done = suite.last_result
-            tally = [(done.attacked[i], int((done.broken_by == i).sum()), done.seconds[i])
-                     for i in range(len(suite.attacks))]
-        outcomes[index] = (outcome, tally)
-    outcomes = distributed.gather_batches(outcomes, world)
-    if not outcomes:
-        raise ValueError("data holds no samples")
-    breakdown = None
-    if suite is not None:
-        breakdown = [AttackBreakdown(entry.name, *(sum(t[i][k] for _, t in outcomes.values()) for k in range(3)))
-                     .as_dict() for i, entry in enumerate(suite.attacks)]
-    return summarise(torch.cat([o.clean_ok for o, _ in outcomes.values()]),
-                     torch.cat([o.robust_ok for o, _ in outcomes.values()]), breakdown)
+    records = attack_records(target, attack, data, batch_size, device, progress, description, folder)
+    return report_of(records, attack if isinstance(attack, AutoAttack) else None, batch_size_of(data, batch_size))

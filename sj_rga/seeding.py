@@ -81,13 +81,18 @@ class SampleStreams:
     def __len__(self) -> int:
         return len(self.generators)
 
+    @classmethod
+    def of(cls, indices: torch.Tensor, generators: Sequence[torch.Generator],
+           device: Union[str, torch.device]) -> SampleStreams:
+        """Streams made of existing ``generators`` (one per row, on ``device``), their state shared."""
+        view = cls.__new__(cls)
+        view.indices, view.device, view.generators = indices, torch.device(device), list(generators)
+        return view
+
     def subset(self, rows: Union[torch.Tensor, Sequence[int]]) -> SampleStreams:
         """The streams of ``rows`` (positions in this batch), sharing their generators' state."""
         rows = torch.as_tensor(rows, dtype=torch.int64).cpu()
-        view = SampleStreams.__new__(SampleStreams)
-        view.indices, view.device = self.indices[rows], self.device
-        view.generators = [self.generators[r] for r in rows.tolist()]
-        return view
+        return SampleStreams.of(self.indices[rows], [self.generators[r] for r in rows.tolist()], self.device)
 
     def _draw(self, sampler, shape: Sequence[int], dtype: torch.dtype, device) -> torch.Tensor:
         device = self.device if device is None else torch.device(device)
@@ -111,3 +116,30 @@ class SampleStreams:
             return torch.empty((0, *shape), dtype=torch.int64, device=device)
         rows = [torch.randint(int(high), tuple(shape), generator=g, device=self.device) for g in self.generators]
         return torch.stack(rows).to(device)
+
+
+class StreamPool:
+    """Per-sample streams that last across calls: sample i's generator on a device, seeded with
+    ``derive_seed(seed, i, *parts)``, is made at its first draw and continues where its last draw stopped,
+    whatever batch the sample comes in (e.g. a classifier's Poisson spikes over the forwards of one attack
+    run). :meth:`clear` starts every stream afresh."""
+
+    def __init__(self, seed: int, parts: Sequence[int] = ()):
+        self.seed, self.parts = int(seed), tuple(int(p) for p in parts)
+        self._generators: dict[tuple[torch.device, int], torch.Generator] = {}
+
+    def streams(self, batch: int, device: Union[str, torch.device] = "cpu") -> SampleStreams:
+        """The streams of the rows of a batch of ``batch`` (indices from :func:`current_indices`)."""
+        indices, device = current_indices(batch), torch.device(device)
+        generators = []
+        for index in indices.tolist():
+            key = (device, index)
+            if key not in self._generators:
+                seed = derive_seed(self.seed, index, *self.parts)
+                self._generators[key] = torch.Generator(device=device).manual_seed(seed)
+            generators.append(self._generators[key])
+        return SampleStreams.of(indices, generators, device)
+
+    def clear(self) -> None:
+        """Start every sample's stream afresh."""
+        self._generators.clear()

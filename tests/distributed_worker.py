@@ -92,8 +92,87 @@ def wrapped_gradients(out: Path) -> None:
     torch.save(gradients, out / "wrapped.pt")
 
 
+#: The evaluation compared between the library and the CLI, with 1 and 2 ranks (tests/test_engine.py):
+#: AutoAttack at ε = SUITE_EPS[version] (L∞) with seed SUITE_SEED on the first SUITE_SAMPLES test digits in
+#: batches of SUITE_BATCH (two batches: one per rank in a 2-rank job). The standard suite's ε is large enough for
+#: its first attack to break every sample (a few seconds); the fast suite leaves some samples to its second one.
+SUITE_EPS = {"fast": 0.1, "standard": 0.2}
+SUITE_SEED, SUITE_SAMPLES, SUITE_BATCH = 1, 8, 4
+#: Per-sample invariance (tests/test_engine.py): a Poisson-input classifier and a suite exercising every
+#: random draw (random starts and restarts, EOT, targeted runs), on INVARIANCE_SAMPLES test digits.
+INVARIANCE_SAMPLES = 24
+
+
+def suite_target(checkpoint: Path):
+    """The classifier sj-rga evaluate builds for the checkpoint with --seed SUITE_SEED."""
+    from sj_rga.experiment import classifier_from_meta
+
+    model, meta = training.load_checkpoint(checkpoint)
+    return classifier_from_meta(model, meta, seed=SUITE_SEED)
+
+
+def library_suites(checkpoint: Path, version: str):
+    """sj_rga.evaluate with AutoAttack's ``version`` suite: the report and the per-sample records."""
+    from sj_rga.attacks import AutoAttack
+    from sj_rga.metrics import attack_records, report_of
+
+    target = suite_target(checkpoint)
+    suite = AutoAttack(target, SUITE_EPS[version], "Linf", version, SUITE_SEED)
+    x, y = digits()[1].tensors
+    records = attack_records(target, suite, (x[:SUITE_SAMPLES], y[:SUITE_SAMPLES]), SUITE_BATCH, progress=False)
+    return report_of(records, suite, SUITE_BATCH), records
+
+
+def invariance_records(checkpoint: Path, batch_size: int):
+    """Per-sample records of a custom suite on Poisson input (seeded, EOT 2), of PGD with a random start and
+    of the shuffle test, with batches of ``batch_size``."""
+    from sj_rga import SNNClassifier, shuffle_test
+    from sj_rga.attacks import PGD, AutoAttack, SuiteAttack
+    from sj_rga.metrics import attack_records
+
+    model, _ = training.load_checkpoint(checkpoint)
+    target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
+    suite = AutoAttack(target, 0.1, "Linf", "custom", seed=5, attacks=[
+        SuiteAttack("apgd-ce", "assg", 4, restarts=2, eot=2), SuiteAttack("apgd-t", "rga", 3, target_classes=2),
+        SuiteAttack("sapgd", "hart", 3, restarts=2)])
+    x, y = digits()[1].tensors
+    data = (x[:INVARIANCE_SAMPLES], y[:INVARIANCE_SAMPLES])
+    found = {"suite": attack_records(target, suite, data, batch_size, progress=False),
+             "pgd": attack_records(target, PGD(target.with_gradient("stbp"), 0.1, 0.03, 3, norm="Linf", seed=2),
+                                   data, batch_size, progress=False)}
+    keys = ("indices", "labels", "clean_ok", "robust_ok", "broken_by")
+    per_sample = {name: {key: [v for r in records for v in r.get(key, [])] for key in keys}
+                  for name, records in found.items()}
+    per_sample["shuffle"] = shuffle_test(target, data, batch_size, seed=7).as_dict()
+    return per_sample
+
+
+def cli_suite_args(checkpoint: Path, version: str, out: Path) -> list[str]:
+    """``sj-rga evaluate`` with the settings of :func:`library_suites`."""
+    return ["evaluate", "--checkpoint", str(checkpoint), "--data", "digits", "--eps", str(SUITE_EPS[version]),
+            "--suite", version, "--seed", str(SUITE_SEED), "--limit", str(SUITE_SAMPLES), "--batch-size",
+            str(SUITE_BATCH), "--out", str(out), "--no-progress"]
+
+
+def suites_and_invariance(out: Path) -> None:
+    """tests/test_engine.py's evaluations inside the job: the library's (rank 0 writes them to library.pt) and
+    ``sj-rga evaluate``'s for each suite, run by the CLI's own entry point as ``torchrun -m sj_rga`` runs it
+    (in this process, to spare a second job's start-up; its results in cli-VERSION/)."""
+    from sj_rga.cli import main
+
+    checkpoint = out / "digits.pt"
+    found = {version: library_suites(checkpoint, version) for version in ("fast", "standard")}
+    invariance = invariance_records(checkpoint, 8)
+    for version in found:
+        if main(cli_suite_args(checkpoint, version, out / f"cli-{version}")) != 0:
+            raise RuntimeError(f"sj-rga evaluate --suite {version} failed")
+    if distributed.world().main:
+        torch.save({**{version: (report.as_dict(), records) for version, (report, records) in found.items()},
+                    "invariance": invariance}, out / "library.pt")
+
+
 TASKS = {"train": train_small, "fail": fail_on_rank_one, "evaluate": evaluate_poisson,
-         "wrapped": wrapped_gradients}
+         "wrapped": wrapped_gradients, "suites": suites_and_invariance}
 
 if __name__ == "__main__":
     task, folder = sys.argv[1], Path(sys.argv[2])

@@ -1,5 +1,6 @@
 """Plain reference loops of APGD (Croce & Hein 2020, Algorithm 1) and SA-PGD (method §3), written from the
 formulas and sharing no code with sj_rga.attacks. Gradients come from calling the classifier."""
+import numpy as np
 import torch
 
 
@@ -45,14 +46,28 @@ def _grad(clf, p, y, kind):
     return out.detach(), loss.detach(), g
 
 
+def sample_generator(seed, index, part):
+    """Sample ``index``'s own generator: seeded with NumPy's SeedSequence([seed, index, part]) (first 64-bit
+    word, shifted right by 2), the per-sample stream contract of method §3."""
+    word = np.random.SeedSequence([seed, index, part]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(word) >> 2)
+
+
+START_PART = 2  # the random-start stream of a sample (method §3)
+
+
 def _start(x, eps, norm, seed):
-    gen = torch.Generator().manual_seed(seed)
+    """Row b from sample b's random-start stream."""
+    rows = []
+    for b in range(x.shape[0]):
+        gen = sample_generator(seed, b, START_PART)
+        rows.append(torch.rand(x.shape[1:], generator=gen) * 2 - 1 if norm == "Linf"
+                    else torch.randn(x.shape[1:], generator=gen))
+    r = torch.stack(rows)
     if norm == "Linf":
-        u = torch.rand(x.shape, generator=gen) * 2 - 1
-        d = u / u.flatten(1).abs().max(1).values.view(-1, 1, 1, 1)
+        d = r / r.flatten(1).abs().max(1).values.view(-1, 1, 1, 1)
     else:
-        n = torch.randn(x.shape, generator=gen)
-        d = n / n.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+        d = r / r.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
     return _project(x, x + eps * d, eps, norm)
 
 

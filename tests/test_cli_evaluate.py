@@ -80,7 +80,7 @@ def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, che
     assert result["samples"] == 48 and result["suite"] == "fast" and result["eps"] == 0.1 and result["norm"] == "Linf"
     assert set(result["versions"]) == {"python", "torch", "spikingjelly", "sj_rga"}
     assert [c["name"] for c in result["composition"]] == [r["attack"] for r in result["rows"]]
-    assert result["seed"] == 0 and "batch" in result["seeds"]
+    assert result["seed"] == 0 and "data-set index" in result["seeds"]["random_start"] and result["batch_size"] == 16
     per = result["per_sample"]
     assert per["index"] == list(range(48)) and len(per["broken_by"]) == 48
     broken = sum(r["broken"] for r in result["rows"])

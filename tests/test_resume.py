@@ -84,6 +84,7 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, checkpoi
         json.loads(path.read_text())  # every batch file is complete
     again = subprocess.run(_command(checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
+    assert f"resuming: {len(done_before)} of {BATCHES} batches done" in again.stderr  # also with --no-progress
     assert len(_finished(out)) == BATCHES
     resumed = json.loads((out / "results.json").read_text())
     assert _comparable(resumed) == _comparable(uninterrupted)
@@ -112,6 +113,8 @@ def test_run_folder_binds_arguments_and_keeps_records(tmp_path):
     with pytest.raises(ValueError, match=r"other arguments \(eps: 0.1 there, 0.2 now\)"):
         RunFolder(tmp_path / "r", {"eps": 0.2, "shape": [1, 2]})
     (tmp_path / "alien" / "batches").mkdir(parents=True)
+    RunFolder(tmp_path / "alien", {"eps": 0.1})  # an empty batch folder holds nothing to protect
+    (tmp_path / "alien" / "batches" / "000000.json").write_text('{"batch": 0}')
     with pytest.raises(ValueError, match="without run.json"):
         RunFolder(tmp_path / "alien", {"eps": 0.1})
     (tmp_path / "foreign").mkdir()

@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from ..seeding import SampleStreams
 from .iterative import IterativeAttack, Objective, check_count, halving_points
 
 
@@ -44,9 +45,9 @@ class APGD(IterativeAttack):
             raise ValueError(f"rho (the share of steps that must raise the loss) must lie in (0, 1), got {rho!r}")
         self.rho = float(rho)
 
-    def run(self, x: torch.Tensor, objective: Objective, generator: torch.Generator
+    def run(self, x: torch.Tensor, objective: Objective, streams: SampleStreams
             ) -> tuple[torch.Tensor, torch.Tensor]:
-        x_adv = self.random_start(x, generator)
+        x_adv = self.random_start(x, streams)
         logits, loss, grad = self.loss_and_grad(x_adv, objective)
         broken = objective.success(logits)
         answer = x_adv.clone()
@@ -100,7 +101,7 @@ class APGDT(APGD):
         self.target_classes = check_count(target_classes, "target_classes")
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        generator = self.begin(x)
+        streams = self.begin(x)
         with torch.no_grad():
             clean = self.classifier(x)
         if clean.shape[1] < 4:
@@ -109,6 +110,6 @@ class APGDT(APGD):
         x_adv, broken = x.clone(), clean.argmax(1) != y
         for rank in range(min(self.target_classes, clean.shape[1] - 1)):
             objective = Objective("dlr", y, ranked[:, rank])
-            x_adv, broken = self.restarted(x, objective, generator, x_adv, broken)
+            x_adv, broken = self.restarted(x, objective, streams, x_adv, broken)
         self.last_broken = broken
         return x_adv

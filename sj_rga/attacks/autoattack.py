@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from ..seeding import current_indices, sample_indices
 from .apgd import APGD, APGDT
 from .ball import check_norm, l2_norm
 from .base import Attack, check_eps
@@ -201,6 +202,7 @@ class AutoAttack(Attack):
         if int(y.min()) < 0 or int(y.max()) >= classes:
             raise ValueError(f"labels must lie in [0, {classes}) for this {classes}-class model")
         clean_ok = logits.argmax(-1) == y
+        indices = current_indices(x.shape[0])
         broken_by = torch.full_like(y, -1)
         x_adv, robust = x.clone(), clean_ok.clone()
         attacked, seconds = [], []
@@ -209,9 +211,11 @@ class AutoAttack(Attack):
             attacked.append(int(todo.numel()))
             start = time.perf_counter()
             if todo.numel():
-                candidate = entry.build(crafter[0], self.eps, self.norm, self.seed + i, crafter[1:])(x[todo], y[todo])
-                self.check(x[todo], candidate, entry.name)
-                fooled = self._predict(candidate) != y[todo]
+                with sample_indices(indices[todo.cpu()]):  # the attacked rows keep their samples' streams
+                    attack = entry.build(crafter[0], self.eps, self.norm, self.seed + i, crafter[1:])
+                    candidate = attack(x[todo], y[todo])
+                    self.check(x[todo], candidate, entry.name)
+                    fooled = self._predict(candidate) != y[todo]
                 hit = todo[fooled]
                 x_adv[hit], broken_by[hit], robust[hit] = candidate[fooled], i, False
             seconds.append(time.perf_counter() - start)

@@ -3,6 +3,10 @@
 Inputs and ε are in pixel space (method §3). An attack ascends a per-sample loss (:mod:`.losses`) and
 records, per sample, whether some iterate it evaluated was misclassified (untargeted) or classified as
 the target (targeted). Restarts run only on the samples no earlier restart broke.
+
+Random starts are drawn per sample (:class:`~sj_rga.seeding.SampleStreams`, ``derive_seed(seed, sample index,
+START_PART)``), each restart continuing the sample's stream, and every restart starts the estimator's
+statistics afresh: a sample's attack does not depend on the batch it is in (method §3, "Seeding").
 """
 from __future__ import annotations
 
@@ -14,9 +18,13 @@ from typing import Optional, Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from ..seeding import SampleStreams, current_indices, sample_indices
 from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, mean_abs, per_sample
 from .base import Attack, check_eps, check_steps
 from .losses import LOSSES, cross_entropy, dlr, targeted_dlr
+
+#: The part of a sample's random-start stream: ``derive_seed(seed, sample index, START_PART)``.
+START_PART = 2
 
 
 def check_seed(seed: object) -> int:
@@ -122,14 +130,15 @@ class IterativeAttack(Attack):
         """Steepest ascent direction of unit norm: sign(∇) for L∞, ∇/‖∇‖₂ per sample for L2."""
         return ascent_direction(grad, self.norm)
 
-    def random_start(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def random_start(self, x: torch.Tensor, streams: SampleStreams) -> torch.Tensor:
         """A point on the surface of the ε-ball, projected onto the bounds (Croce & Hein's start):
-        L∞: ε·u/max|u| with u uniform in [−1, 1]; L2: ε·n/‖n‖₂ with n standard normal."""
+        L∞: ε·u/max|u| with u uniform in [−1, 1]; L2: ε·n/‖n‖₂ with n standard normal; row i drawn from
+        its sample's stream."""
         if self.norm == "Linf":
-            u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) * 2 - 1
+            u = streams.rand(x.shape[1:], dtype=x.dtype, device=x.device) * 2 - 1
             delta = u / u.flatten(1).abs().amax(1).reshape(per_sample(x)).clamp_min(TINY)
         else:
-            n = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            n = streams.randn(x.shape[1:], dtype=x.dtype, device=x.device)
             delta = n / l2_norm(n).clamp_min(TINY)
         return self.project(x, x + self.eps * delta)
 
@@ -159,35 +168,40 @@ class IterativeAttack(Attack):
         return logits, loss, grad
 
     # -- the attack ---------------------------------------------------------------------------------
-    def begin(self, x: torch.Tensor) -> torch.Generator:
+    def begin(self, x: torch.Tensor) -> SampleStreams:
         """Start a call: restart the ensemble's classifiers (``Attack.__call__`` restarts the classifier) and
-        return the call's random generator, seeded with ``seed``."""
+        return the call's per-sample random streams, seeded with ``seed`` and each row's sample index."""
         for member in self.ensemble:
             member.restart()
-        return torch.Generator(device=x.device).manual_seed(self.seed)
+        return SampleStreams(self.seed, x.shape[0], (START_PART,), device=x.device)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        generator = self.begin(x)
-        x_adv, broken = self.restarted(x, self.objective(x, y), generator)
+        streams = self.begin(x)
+        x_adv, broken = self.restarted(x, self.objective(x, y), streams)
         self.last_broken = broken
         return x_adv
 
-    def restarted(self, x: torch.Tensor, objective: Objective, generator: torch.Generator,
+    def restarted(self, x: torch.Tensor, objective: Objective, streams: SampleStreams,
                   x_adv: Optional[torch.Tensor] = None, broken: Optional[torch.Tensor] = None
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``restarts`` runs, each on the samples no earlier run broke (nor ``broken``, if given);
-        (points, broken), starting from ``x_adv`` (default: ``x``)."""
+        """``restarts`` runs, each on the samples no earlier run broke (nor ``broken``, if given), with those
+        samples' indices declared (:func:`~sj_rga.seeding.sample_indices`) and the estimators' statistics
+        fresh; (points, broken), starting from ``x_adv`` (default: ``x``)."""
         x_adv = x.clone() if x_adv is None else x_adv
         broken = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device) if broken is None else broken
+        indices = current_indices(x.shape[0])
         for _ in range(self.restarts):
             todo = (~broken).nonzero()[:, 0]
             if todo.numel() == 0:
                 break
-            point, success = self.run(x[todo], objective.subset(todo), generator)
+            for classifier in (self.classifier, *self.ensemble):
+                classifier.restart_statistics()
+            with sample_indices(indices[todo.cpu()]):
+                point, success = self.run(x[todo], objective.subset(todo), streams.subset(todo))
             x_adv[todo], broken[todo] = point, success
         return x_adv, broken
 
     @abc.abstractmethod
-    def run(self, x: torch.Tensor, objective: Objective, generator: torch.Generator
+    def run(self, x: torch.Tensor, objective: Objective, streams: SampleStreams
             ) -> tuple[torch.Tensor, torch.Tensor]:
         """One restart on a sub-batch: (point to report per sample, broken per sample)."""

@@ -6,6 +6,7 @@ from typing import Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from ..seeding import SampleStreams
 from .ball import TINY, l2_norm, mean_abs
 from .iterative import IterativeAttack, Objective, halving_points
 
@@ -45,9 +46,9 @@ class SAPGD(IterativeAttack):
                 size /= 2
         return sizes
 
-    def run(self, x: torch.Tensor, objective: Objective, generator: torch.Generator
+    def run(self, x: torch.Tensor, objective: Objective, streams: SampleStreams
             ) -> tuple[torch.Tensor, torch.Tensor]:
-        x_adv = self.random_start(x, generator)
+        x_adv = self.random_start(x, streams)
         answer, broken = x_adv.clone(), torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
         m, v = torch.zeros_like(x), torch.zeros_like(x)
         for s in self.step_sizes():

@@ -1,8 +1,8 @@
 """``sj-rga evaluate``: the standard robustness evaluation (AutoAttack over gradients), resumable.
 
-Under ``torchrun --nproc_per_node=N -m sj_rga evaluate ...`` the batches are dealt over the N ranks
-(:func:`sj_rga.robustness.run_batches`); rank 0 alone keeps the run's folder, so a stopped run resumes with
-any number of processes."""
+The batch loop is :func:`sj_rga.evaluate`'s (:func:`sj_rga.metrics.attack_records`): under ``torchrun
+--nproc_per_node=N -m sj_rga evaluate ...`` the batches are dealt over the N ranks in rounds; rank 0 alone keeps
+the run's folder, so a stopped run resumes with any number of processes."""
 from __future__ import annotations
 
 import argparse
@@ -37,11 +37,16 @@ def _arguments(args: argparse.Namespace, meta: dict) -> dict:
     }
 
 
+def _stderr(line: str) -> None:
+    print(f"sj-rga evaluate: {line}", file=sys.stderr, flush=True)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..experiment import classifier_from_meta
+    from ..metrics import attack_records
     from ..report import versions
-    from ..robustness import SEEDS, format_rows, report, run_batches, write_report
+    from ..robustness import SEEDS, format_rows, report, write_report
     from ..runs import RunFolder
 
     check_eps_in_range("--eps", [args.eps], args.data)
@@ -60,11 +65,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         with user_mistakes(f"--out {args.out}", ValueError):
             folder = RunFolder(args.out, _arguments(args, meta))
     try:
-        records = run_batches(target, data, args.eps, args.norm, args.suite, args.seed, folder, total=len(data),
-                              device=device, progress=not args.no_progress)
+        records = attack_records(target, suite, data, args.batch_size, device, not args.no_progress,
+                                 f"AutoAttack ({args.suite})", folder, log=_stderr)
     except KeyboardInterrupt:
-        print(f"sj-rga evaluate: interrupted; the finished batches are kept in {args.out}: run the same command "
-              "again to resume", file=sys.stderr)
+        kept = folder is not None and folder.finished()
+        print("sj-rga evaluate: interrupted; " + (f"the finished batches are kept in {args.out}: run the same command "
+                                                   "again to resume" if kept else "no batch had finished"),
+              file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
     if not world().main:
         return 0
@@ -72,7 +79,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
         "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,
         "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
-        "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks]),
+        "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks], args.batch_size),
     }
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
