@@ -133,10 +133,8 @@ class AttackBreakdown:
 def _twins(classifier: SNNClassifier, entry: SuiteAttack) -> list[SNNClassifier]:
     """The classifier with each of the entry's gradients; with the entry's EOT if it sets one (else the
     classifier's)."""
-    twins = [classifier.with_gradient(gradient) for gradient in entry.gradients]
-    for twin in twins:
-        twin.eot = entry.eot if entry.eot > 1 else classifier.eot
-    return twins
+    eot = entry.eot if entry.eot > 1 else classifier.eot
+    return [classifier.replace(gradient=gradient, eot=eot) for gradient in entry.gradients]
 
 
 class AutoAttack(Attack):
