@@ -82,7 +82,7 @@ def test_attack_and_shuffle_on_a_checkpoint(tmp_path, checkpoint):
     shuffled = run("shuffle", "--checkpoint", str(checkpoint), "--limit", "64", "--no-progress")
     assert shuffled.returncode == 0, shuffled.stderr
     report = json.loads(shuffled.stdout)
-    assert set(report) == {"model", "dataset", "T", "input", "clean_accuracy", "shuffled_accuracy", "samples"}
+    assert {"model", "dataset", "T", "input", "clean_accuracy", "shuffled_accuracy", "samples"} <= set(report)
     assert (report["model"], report["T"], report["samples"]) == ("digits_snn", 8, 64)
     line = shuffled.stderr.strip().splitlines()[-1]
     assert "digits_snn" in line and "T=8" in line

@@ -13,9 +13,11 @@ import shlex
 import sys
 from typing import Optional, Sequence
 
+import torch
+
 from ..distributed import launched_size, session
 from .attack import add_attack_parser
-from .common import parse_eps, parse_eps_list
+from .common import configure_threads, parse_eps, parse_eps_list
 from .demo import add_demo_parser
 from .errors import (
     DEBUG_VARIABLE,
@@ -80,6 +82,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from .. import __version__
 
     prog = PROG
+    threads = torch.get_num_threads()  # main() called in-process (tests, notebooks) leaves torch's threads as found
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
         args = build_parser().parse_args(argv)
@@ -88,6 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if launched_size() > 1 and args.command not in DISTRIBUTED_COMMANDS:
             raise UsageError(f"{prog} does not run under torchrun (WORLD_SIZE={launched_size()}): run it as one "
                              f"process; {', '.join(DISTRIBUTED_COMMANDS)} split their work over the ranks")
+        configure_threads(args, prog)
         with session(getattr(args, "device", "cpu")):  # torchrun: join the job (gloo on CPUs, nccl on GPUs)
             return args.run(args)
     except UsageError as error:
@@ -100,3 +104,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if debug_enabled():
             raise
         return report_internal_error(prog, error, __version__)
+    finally:
+        torch.set_num_threads(threads)

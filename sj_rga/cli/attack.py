@@ -17,6 +17,7 @@ from .common import (
     parse_step,
     positive_int,
     test_data,
+    work_starts,
 )
 from .errors import HelpFormatter, UsageError
 
@@ -50,6 +51,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         meta = {**meta, "input": {**meta["input"], "encoding": args.encoding}}
     target = classifier_from_meta(model, meta, T=args.T, eot=args.eot, seed=args.seed)
     data = test_data(args, frames=target.T)
+    work_starts(args)
     rows = [attack_row(target, source, AttackSpec(args.attack, eps, args.steps, args.alpha, args.seed), data,
                        architecture=meta["model"]["name"], dataset=args.data, lam=meta["model"].get("lam", 1.0),
                        time_extension=args.time_extension, gradients=tuple(args.gradient), device=device,
@@ -63,7 +65,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         units = "event counts" if target.encoding == "frames" else "pixel space, images in [0, 1]"
         sweeps["asr_vs_eps"] = sweep(sorted(rows, key=lambda r: r.eps), "eps", f"ε ({units})")
     extra = {"command": getattr(args, "command_line", None), "checkpoint": args.checkpoint, "source": args.source,
-             "seeds": {"poisson_input_and_pgd_start": args.seed}}
+             "seeds": {"poisson_input_and_pgd_start": args.seed}, "threads": args.threads_record}
     write_results(args.out, rows, sweeps, extra, device=device)
     print(f"Results written to {args.out.resolve()}")
     return 0

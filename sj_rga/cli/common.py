@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import tempfile
 import time
 import warnings
@@ -266,6 +267,35 @@ def test_data(args: argparse.Namespace, frames: Optional[int] = None):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(test_set, range(count)), batch_size=args.batch_size)
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's CPU threads (see :mod:`sj_rga.threads` for the default)."""
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else the cores the machine's "
+                        "load leaves idle, at most the physical cores; recorded in the results)")
+
+
+def configure_threads(args: argparse.Namespace, prog: str) -> None:
+    """Set torch's threads from ``--threads`` (or the machine's default) and keep what was set in
+    ``args.threads_record`` for the results, and in ``args.busy_note`` the line :func:`work_starts` prints."""
+    from ..threads import busy_note, default_threads, set_threads, threads_record
+
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    threads = getattr(args, "threads", None) or default_threads(processes)
+    set_threads(threads)
+    note = busy_note(threads)
+    args.busy_note = note and f"{prog}: {note}"
+    args.threads_record = {**threads_record(), "processes_on_this_machine": processes}
+
+
+def work_starts(args: argparse.Namespace) -> None:
+    """Called by each sub-command once its arguments are checked: the busy machine's note, on rank 0 only (an
+    error found before stays the only line)."""
+    from ..distributed import world
+
+    if getattr(args, "busy_note", None) and world().main:
+        print(args.busy_note, file=sys.stderr, flush=True)
+
+
 def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: bool = False) -> None:
     if checkpoint:
         p.add_argument("--checkpoint", help="a checkpoint written by `sj-rga train` (default on digits: a quick model)")
@@ -282,3 +312,4 @@ def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: 
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_threads(p)

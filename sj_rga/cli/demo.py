@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_output_dir, output_dir
+from .common import add_output_dir, add_threads, output_dir, work_starts
 from .errors import HelpFormatter, UsageError
 
 
@@ -21,13 +21,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError as error:
             raise UsageError(f"the model cache ($SJ_RGA_CACHE or ~/.cache/sj-rga): {error}; "
                              "set SJ_RGA_CACHE or pass --cache-dir") from None
+    work_starts(args)
     rows, sweeps, extra = run_demo(settings, cache, progress=not args.no_progress,
                                    log=lambda m: print(f"[sj-rga] {m}", file=sys.stderr))
     shuffle = extra["shuffle_test"]
     print(f"Spike shuffle test (digits_snn, IF, T=8): clean accuracy {100 * shuffle['clean_accuracy']:.2f} %, "
           f"shuffled {100 * shuffle['shuffled_accuracy']:.2f} %")
     print(format_table(rows))
-    written = write_results(args.out, rows, sweeps, {"command": getattr(args, "command_line", None), **extra})
+    written = write_results(args.out, rows, sweeps, {"command": getattr(args, "command_line", None),
+                                                      "threads": args.threads_record, **extra})
     print(f"Results written to {Path(args.out).resolve()} ({', '.join(p.name for p in written)}) "
           f"in {extra['seconds']:.0f} s")
     return 0
@@ -42,4 +44,5 @@ def add_demo_parser(sub: argparse._SubParsersAction) -> None:
                       help="where trained models are kept (default $SJ_RGA_CACHE, else ~/.cache/sj-rga)")
     demo.add_argument("--quick", action="store_true", help="a smaller, faster setting (used in CI)")
     demo.add_argument("--no-progress", action="store_true")
+    add_threads(demo)
     demo.set_defaults(run=cmd_demo)

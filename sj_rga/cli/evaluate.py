@@ -20,6 +20,7 @@ from .common import (
     parse_eps,
     positive_int,
     test_data,
+    work_starts,
 )
 from .errors import EXIT_INTERRUPTED, HelpFormatter, user_mistakes
 from .user_model import file_digest
@@ -59,6 +60,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if world().main:  # torchrun: rank 0 alone reads and writes the run's folder
         with user_mistakes(f"--out {args.out}", ValueError):
             folder = RunFolder(args.out, _arguments(args, meta))
+    work_starts(args)
     try:
         records = run_batches(target, data, args.eps, args.norm, args.suite, args.seed, folder, total=len(data),
                               device=device, progress=not args.no_progress)
@@ -72,7 +74,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
         "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,
         "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
-        "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks]),
+        "versions": versions(), "threads": args.threads_record, **report(records, [a.as_dict() for a in suite.attacks]),
     }
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")

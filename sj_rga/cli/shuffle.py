@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..distributed import world
-from .common import add_common, check_data_root, device_arg, load_model, positive_int, test_data
+from .common import add_common, check_data_root, device_arg, load_model, positive_int, test_data, work_starts
 from .errors import HelpFormatter
 
 
@@ -25,12 +25,13 @@ def cmd_shuffle(args: argparse.Namespace) -> int:
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device)
     classifier = classifier_from_meta(model, meta, seed=args.seed)
+    work_starts(args)
     result = shuffle_test(classifier, test_data(args, frames=classifier.T), batch_size=args.batch_size,
                           seed=args.seed, device=device)
     if not world().main:  # torchrun: every rank runs its batches (shuffle_test gathers); rank 0 prints
         return 0
     report = {"model": meta["model"]["name"], "dataset": args.data, "T": classifier.T,
-              "input": classifier.encoding, **result.as_dict()}
+              "input": classifier.encoding, **result.as_dict(), "threads": args.threads_record}
     print(summary_line(report), file=sys.stderr)
     print(to_json(report))
     return 0
