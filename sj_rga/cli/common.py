@@ -6,6 +6,7 @@ attack or data loading runs on a bad argument), and the error names the option t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -15,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -162,14 +163,29 @@ def dataset_info(name: str):
     return DATASETS[name]
 
 
-def check_eps_in_range(option: str, values: list[float], data: str) -> None:
-    """ε (or α) cannot exceed the input range: images are in [0, 1] (event frames have no upper bound)."""
-    if dataset_info(data).kind == "frames":
+def check_eps_in_range(option: str, values: list[float], data: str, norm: str = "Linf",
+                       bounds: Optional[Sequence[Optional[float]]] = None) -> None:
+    """ε (or α) cannot exceed the largest distance between two inputs: the range ``high - low`` of the bounds
+    (images: [0, 1]) in L∞, ``sqrt(n)·range`` in L2 for inputs of ``n`` values (an 8×8 digit: 8). Event frames
+    (no upper bound) take any ε."""
+    info = dataset_info(data)
+    low, high = bounds if bounds is not None else (0.0, 1.0)
+    if info.kind == "frames" or low is None or high is None:
         return
-    too_large = [v for v in values if v > 1.0]
-    if too_large:
-        raise UsageError(f"{option} {too_large[0]:g} is larger than the input range: {data} images are in [0, 1] "
-                         "(pixel space), so ε = 1 already allows any image; write e.g. 8/255 or 0.03")
+    span = high - low
+    features = info.in_channels * info.image_size ** 2
+    limit = span * math.sqrt(features) if norm == "L2" else span
+    too_large = [v for v in values if v > limit * (1 + 1e-9)]
+    if not too_large:
+        return
+    inputs = f"{data} images are in [{low:g}, {high:g}] (pixel space)"
+    if norm == "L2":
+        raise UsageError(f"{option} {too_large[0]:g} is larger than any L2 distance between two inputs: {inputs}, "
+                         f"{info.in_channels}×{info.image_size}×{info.image_size} = {features} values, at most "
+                         f"sqrt({features})·{span:g} = {limit:.4g} apart, so ε = {limit:.4g} already allows any "
+                         "image")
+    raise UsageError(f"{option} {too_large[0]:g} is larger than the input range: {inputs}, so ε = {span:g} already "
+                     "allows any image in L∞; write e.g. 8/255 or 0.03")
 
 
 def check_encoding(encoding: Optional[str], data: str) -> None:
@@ -228,8 +244,10 @@ def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: st
     """(model, meta) from a checkpoint, the user's ``--model pkg.module:factory`` (with ``options``, the
     parsed arguments), or a reference model trained on digits when none is given."""
     from ..training import load_checkpoint, train_digits
+    from .checks import check_model_name
     from .user_model import check_user_options, is_factory, load_user_model
 
+    check_model_name(model_name)
     if options is not None:
         check_user_options(options)
         if is_factory(model_name):

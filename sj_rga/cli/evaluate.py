@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 from ..distributed import world
+from .checks import check_model_takes_sample, check_normalisation, first_sample, model_label
 from .common import (
     add_common,
     check_encoding,
     check_eps_in_range,
+    dataset_info,
     device_arg,
     load_model,
     output_dir,
@@ -45,17 +47,20 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..robustness import SEEDS, format_rows, report, run_batches, write_report
     from ..runs import RunFolder
 
-    check_eps_in_range("--eps", [args.eps], args.data)
+    check_eps_in_range("--eps", [args.eps], args.data, args.norm, args.bounds)
     check_encoding(args.encoding, args.data)
+    check_normalisation(args, dataset_info(args.data).in_channels)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device, args)
     if args.T is not None or args.encoding:
         meta = {**meta, "input": {**meta["input"], "T": args.T or meta["input"]["T"],
                                   "encoding": args.encoding or meta["input"]["encoding"]}}
-    with user_mistakes(f"--suite {args.suite}", ValueError):
+    with user_mistakes(model_label(args), ValueError):  # e.g. a model with no spiking neuron
         target = classifier_from_meta(model, meta, eot=args.eot, seed=args.seed)
+    with user_mistakes(f"--suite {args.suite}", ValueError):
         suite = AutoAttack(target, args.eps, args.norm, args.suite, args.seed)
     data = test_data(args, frames=target.T)
+    check_model_takes_sample(target, first_sample(data), args, dataset_info(args.data).num_classes, device)
     folder = None
     if world().main:  # torchrun: rank 0 alone reads and writes the run's folder
         with user_mistakes(f"--out {args.out}", ValueError):
