@@ -11,11 +11,11 @@ from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from . import distributed
 from .attacks.autoattack import AttackBreakdown, AutoAttack
 from .classifier import SNNClassifier
+from .progress import progress_bar
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], DataLoader, Iterable]
 
@@ -125,7 +125,8 @@ def evaluate(
         suite.reset_breakdown()
     outcomes: dict[int, tuple[BatchOutcome, Optional[list[tuple[int, int, float]]]]] = {}
     mine = None if total is None else len(range(world.rank, total, world.size))
-    for index, (x, y) in tqdm(owned, total=mine, desc=description, disable=not show, leave=False):
+    for index, (x, y) in progress_bar(owned, total=mine, desc=description, unit="batch", disable=not show,
+                                      leave=False):
         if device is not None:
             x, y = x.to(device), y.to(device)
         target.restart()

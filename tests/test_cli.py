@@ -77,7 +77,7 @@ def test_attack_and_shuffle_on_a_checkpoint(tmp_path, checkpoint):
     assert [r["eps"] for r in result["rows"]] == pytest.approx([8 / 255, 0.1])
     assert result["rows"][0]["time_extension"] == 2 and (out / "asr_vs_eps.png").is_file()
     assert result["rows"][0]["source"] == f"digits_snn from {checkpoint}" and result["rows"][0]["steps"] == 2
-    assert f"crafted on digits_snn from {checkpoint}" in "".join(done.stdout.split("\n  "))
+    assert f"crafted on digits_snn from {checkpoint}" in " ".join(done.stdout.split())
     assert "PGD-2" in done.stdout
     shuffled = run("shuffle", "--checkpoint", str(checkpoint), "--limit", "64", "--no-progress")
     assert shuffled.returncode == 0, shuffled.stderr

@@ -9,6 +9,7 @@ from .checks import check_model_takes_sample, check_normalisation, first_sample,
 from .common import (
     add_common,
     add_output_dir,
+    chance_warnings,
     check_data_root,
     check_encoding,
     check_eps_in_range,
@@ -18,6 +19,7 @@ from .common import (
     parse_eps_list,
     parse_step,
     positive_int,
+    results_header,
     test_data,
     work_starts,
 )
@@ -70,13 +72,14 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if not world().main:  # torchrun: every rank attacks its batches (sj_rga.evaluate gathers); rank 0 writes
         return 0
     print(format_table(rows))
+    warnings = chance_warnings(args, [(r.clean_accuracy, r.samples) for r in rows])
     sweeps = {}
     if len(rows) > 1:
         units = "event counts" if target.encoding == "frames" else "pixel space, images in [0, 1]"
         sweeps["asr_vs_eps"] = sweep(sorted(rows, key=lambda r: r.eps), "eps", f"ε ({units})")
-    extra = {"command": getattr(args, "command_line", None), "checkpoint": args.checkpoint, "source": args.source,
-             "seeds": {"poisson_input_and_pgd_start": args.seed}, "threads": args.threads_record}
-    write_results(args.out, rows, sweeps, extra, device=device)
+    header = results_header(args, device, {"poisson_input_and_pgd_start": args.seed}, args.batch_size, args.gradient)
+    write_results(args.out, rows, sweeps, {"checkpoint": args.checkpoint, "source": args.source,
+                                           "warnings": warnings}, header=header)
     print(f"Results written to {args.out.resolve()}")
     return 0
 

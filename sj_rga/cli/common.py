@@ -314,6 +314,28 @@ def work_starts(args: argparse.Namespace) -> None:
         print(args.busy_note, file=sys.stderr, flush=True)
 
 
+def chance_warnings(args: argparse.Namespace, accuracies: Sequence[tuple[Optional[float], int]]) -> list[str]:
+    """Warnings (printed on stderr, and returned for results.json) for (clean accuracy, samples) pairs at chance
+    on ``--data``'s classes (:func:`sj_rga.report.chance_warning`)."""
+    from ..report import chance_warning
+
+    classes = dataset_info(args.data).num_classes
+    warnings_ = list(dict.fromkeys(w for a, n in accuracies if (w := chance_warning(a, classes, n))))
+    for warning in warnings_:
+        print(f"sj-rga {args.command}: warning: {warning}", file=sys.stderr, flush=True)
+    return warnings_
+
+
+def results_header(args: argparse.Namespace, device: Optional[torch.device], seeds: dict, batch_size: Optional[int],
+                   gradients: Sequence[str] = ()) -> dict:
+    """The header of a sub-command's results (:func:`sj_rga.report.run_header`), with the command line and the
+    threads set when it started."""
+    from ..report import run_header
+
+    return run_header(getattr(args, "command_line", None), device, seeds=seeds, batch_size=batch_size,
+                      gradients=gradients, threads=getattr(args, "threads_record", None))
+
+
 def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: bool = False) -> None:
     if checkpoint:
         p.add_argument("--checkpoint", help="a checkpoint written by `sj-rga train` (default on digits: a quick model)")

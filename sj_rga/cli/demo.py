@@ -5,12 +5,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_output_dir, add_threads, output_dir, work_starts
+from .common import add_output_dir, add_threads, chance_warnings, output_dir, results_header, work_starts
 from .errors import HelpFormatter, UsageError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from ..demo import DemoSettings, default_cache_dir, run_demo
+    from ..demo import BATCH_SIZE, DemoSettings, default_cache_dir, run_demo
+    from ..experiment import GRADIENTS
     from ..report import format_table, write_results
 
     settings = DemoSettings.quick() if args.quick else DemoSettings()
@@ -28,8 +29,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Spike shuffle test (digits_snn, IF, T=8): clean accuracy {100 * shuffle['clean_accuracy']:.2f} %, "
           f"shuffled {100 * shuffle['shuffled_accuracy']:.2f} %")
     print(format_table(rows))
-    written = write_results(args.out, rows, sweeps, {"command": getattr(args, "command_line", None),
-                                                      "threads": args.threads_record, **extra})
+    args.data = "digits"
+    extra["warnings"] = chance_warnings(args, [(r.clean_accuracy, r.samples) for r in rows])
+    header = results_header(args, None, extra.pop("seeds"), BATCH_SIZE, GRADIENTS)
+    written = write_results(args.out, rows, sweeps, extra, header=header)
     print(f"Results written to {Path(args.out).resolve()} ({', '.join(p.name for p in written)}) "
           f"in {extra['seconds']:.0f} s")
     return 0

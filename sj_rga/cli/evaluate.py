@@ -13,6 +13,7 @@ from ..distributed import world
 from .checks import check_model_takes_sample, check_normalisation, first_sample, model_label
 from .common import (
     add_common,
+    chance_warnings,
     check_encoding,
     check_eps_in_range,
     dataset_info,
@@ -21,6 +22,7 @@ from .common import (
     output_dir,
     parse_eps,
     positive_int,
+    results_header,
     test_data,
     work_starts,
 )
@@ -43,8 +45,8 @@ def _arguments(args: argparse.Namespace, meta: dict) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..experiment import classifier_from_meta
-    from ..report import versions
-    from ..robustness import SEEDS, format_rows, report, run_batches, write_report
+    from ..report import format_evaluation
+    from ..robustness import SEEDS, report, run_batches, write_report
     from ..runs import RunFolder
 
     check_eps_in_range("--eps", [args.eps], args.data, args.norm, args.bounds)
@@ -77,13 +79,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     result = {
         "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
-        "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,
+        "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed,
         "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
-        "versions": versions(), "threads": args.threads_record, **report(records, [a.as_dict() for a in suite.attacks]),
+        **report(records, [a.as_dict() for a in suite.attacks]),
+        "robust_accuracy_is_worst_case_of": [a.name for a in suite.attacks],
     }
+    result["warnings"] = chance_warnings(args, [(result["clean_accuracy"], result["samples"])])
+    gradients = list(dict.fromkeys(g for a in suite.attacks for g in a.gradients))
+    result = {**results_header(args, device, {"seed": args.seed, **SEEDS}, args.batch_size, gradients), **result}
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
-    print(format_rows(result))
+    print(format_evaluation(result))
     print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
     return 0
 

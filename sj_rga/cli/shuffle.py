@@ -8,11 +8,13 @@ from ..distributed import world
 from .checks import check_model_takes_sample, first_sample
 from .common import (
     add_common,
+    chance_warnings,
     check_data_root,
     dataset_info,
     device_arg,
     load_model,
     positive_int,
+    results_header,
     test_data,
     work_starts,
 )
@@ -42,8 +44,10 @@ def cmd_shuffle(args: argparse.Namespace) -> int:
                           seed=args.seed, device=device)
     if not world().main:  # torchrun: every rank runs its batches (shuffle_test gathers); rank 0 prints
         return 0
-    report = {"model": meta["model"]["name"], "dataset": args.data, "T": classifier.T,
-              "input": classifier.encoding, **result.as_dict(), "threads": args.threads_record}
+    report = {**results_header(args, device, {"shuffle": args.seed}, args.batch_size),
+              "model": meta["model"]["name"], "dataset": args.data, "T": classifier.T, "input": classifier.encoding,
+              **result.as_dict()}
+    report["warnings"] = chance_warnings(args, [(result.clean_accuracy, result.samples)])
     print(summary_line(report), file=sys.stderr)
     print(to_json(report))
     return 0
