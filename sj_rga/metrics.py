@@ -109,11 +109,11 @@ def evaluate(
 
     ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
     measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
-    over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows a tqdm
-    bar when there are more than 4 batches. Each batch starts with ``target.restart()``, as every attack run
-    does, so its Poisson spikes depend on the batch alone. Inside a torch.distributed job
-    (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every rank returns the report
-    of the whole data, equal to one process's.
+    over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows progress
+    (:func:`sj_rga.progress.progress_bar`) when there are more than 4 batches. Each batch starts with
+    ``target.restart()``, as every attack run does, so its Poisson spikes depend on the batch alone. Inside a
+    torch.distributed job (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every
+    rank returns the report of the whole data, equal to one process's.
     """
     if not isinstance(target, SNNClassifier):
         raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
