@@ -32,6 +32,7 @@ from .errors import (
     report_internal_error,
     report_interrupt,
     report_usage_error,
+    report_user_model_error,
 )
 from .evaluate import add_evaluate_parser
 from .shuffle import add_shuffle_parser
@@ -116,8 +117,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except UserModelError as error:  # the user's model raised on the input it was given: theirs to fix
         if debug_enabled():
             raise
-        return report_usage_error(prog, UsageError(f"{error}; check the model's input (-T, --encoding, "
-                                                   "--mean/--std, --data) against what it was built for"))
+        return report_user_model_error(prog, error)
     except KeyboardInterrupt:
         return report_interrupt(prog)
     except Exception as error:
