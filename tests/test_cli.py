@@ -57,6 +57,8 @@ def test_demo_quick_writes_table_json_csv_and_plots(tmp_path):
             assert set(row[box]) == set(GRADIENTS) and all(0 <= v <= 1 for v in row[box].values())
         assert "seed 1" in row["source"] and row["clean_correct"] > 0
     assert result["seeds"]["targets"] == 0 and result["seeds"]["black_box_sources"] == 1
+    assert result["batch_size"] == 256 and list(result["estimators"]) == list(GRADIENTS)  # the common header
+    assert result["command"].startswith("sj-rga demo") and result["environment"]["threads"]["threads"] >= 1
     assert result["environment"]["versions"]["sj_rga"] == sj_rga.__version__
     assert result["command"].startswith("sj-rga demo --quick")
     assert "crafted on a separately trained digits_snn" in " ".join(done.stdout.split())
