@@ -115,7 +115,8 @@ def check_model_takes_sample(classifier: Any, sample: torch.Tensor, args: argpar
                              device: Optional[torch.device] = None) -> None:
     """One no-grad forward of ``classifier`` on ``sample`` (``[1, ...]``, pixel space): a :class:`UsageError`
     naming the shapes, the model's file and line and what to try when the model raises, or when it returns
-    fewer classes than the data have. The model's state is reset afterwards."""
+    fewer classes than the data have. The model's state and the classifier's Poisson stream are reset
+    afterwards."""
     fed = (f"[T={classifier.T}, B, {', '.join(str(n) for n in sample.shape[-3:])}]"
            if sample.dim() >= 4 else f"[T={classifier.T}, B, ...]")
     what = model_label(args)
@@ -135,8 +136,9 @@ def check_model_takes_sample(classifier: Any, sample: torch.Tensor, args: argpar
         raise UsageError(f"{what} cannot take --data {args.data} samples ({_shape(sample)}, fed as {fed}): it "
                          f"raised {type(cause).__name__}{at}: {one_line(cause).split('. ')[0][:300]}; "
                          f"{hint}") from error
-    finally:
+    finally:  # the check leaves no trace: neuron state reset, the Poisson stream back at its seed
         _reset(classifier.model)
+        classifier.restart()
     if logits.shape[-1] < num_classes:
         raise UsageError(f"{what} returns {logits.shape[-1]} class scores but --data {args.data} has {num_classes} "
                          "classes: build it with one output per class")
