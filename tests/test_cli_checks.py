@@ -175,3 +175,26 @@ def test_bare_sj_rga_shows_the_sub_commands_and_where_to_start(capsys):
     for command in ("demo", "attack", "evaluate", "shuffle", "train"):
         assert f"\n  {command} " in err
     assert "Start with `sj-rga demo`" in err and "the following arguments are required" not in err
+
+
+def test_the_sample_check_leaves_the_poisson_stream_and_the_model_as_they_were():
+    import argparse
+
+    import torch
+
+    from sj_rga import SNNClassifier
+    from sj_rga.cli.checks import check_model_takes_sample
+    from sj_rga.models import build
+
+    torch.manual_seed(0)
+    classifier = SNNClassifier(build("digits_snn", 10, in_channels=1, image_size=8), 4, encoding="poisson", seed=3)
+    x = torch.rand(5, 1, 8, 8)
+    with torch.no_grad():
+        before = classifier(x)
+    classifier.restart()
+    state = {k: v.clone() for k, v in classifier.model.state_dict().items()}
+    check_model_takes_sample(classifier, x[:1], argparse.Namespace(model=None, checkpoint="m.pt", data="digits"), 10)
+    with torch.no_grad():
+        after = classifier(x)
+    assert torch.equal(before, after)
+    assert all(torch.equal(v, classifier.model.state_dict()[k]) for k, v in state.items())
