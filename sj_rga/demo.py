@@ -76,25 +76,23 @@ def cached_digits_model(cache: Path, lam: float, encoding: str, seed: int, confi
 
 def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
              log: Callable[[str], None] = print) -> tuple[list[ResultRow], dict[str, Any], dict[str, Any]]:
-    """Run every experiment; returns (table rows, sweeps for plots, extra JSON fields)."""
+    """Run every experiment; returns (table rows, sweeps for plots, extra JSON fields). ``log`` gets a line
+    before each stage (``model: ...``, ``model ready: ...``, ``spike shuffle test``, ``attack: ... (row k of
+    n ...)``)."""
     started = time.perf_counter()
     x, y = digits()[1].tensors
     data = (x[:settings.samples], y[:settings.samples])
     models: dict[tuple[float, str, int], tuple[torch.nn.Module, dict[str, Any]]] = {}
     extra_eps = [e for e in settings.eps_sweep if e != settings.eps]
     extra_lam = [lam for lam in settings.lam_sweep if lam not in (1.0, 0.9)]
-    stages = {"done": 0, "total": 7 + len(extra_eps) + len(extra_lam)}  # the table's rows, each one stage
-
-    def stage(message: str) -> None:
-        """A stage line with its count and the time so far (readable in a log file as on a terminal)."""
-        log(f"{message} ({time.perf_counter() - started:.0f} s so far)")
+    rows_done = {"count": 0, "total": 7 + len(extra_eps) + len(extra_lam)}  # the table's rows
 
     def model(lam: float, encoding: str = "direct", seed: int = TARGET_SEED):
         key = (lam, encoding, seed)
         if key not in models:
-            stage(f"model: digits_snn λ={lam:g} {encoding} input, seed {seed}")
+            log(f"model: digits_snn λ={lam:g} {encoding} input, seed {seed}")
             models[key] = cached_digits_model(cache, lam, encoding, seed, settings.train, progress)
-            stage(f"model ready: test accuracy {100 * models[key][1]['accuracy']:.1f} %")
+            log(f"model ready: test accuracy {100 * models[key][1]['accuracy']:.1f} %")
         return models[key]
 
     def classifier(lam: float, encoding: str = "direct", seed: int = TARGET_SEED, **kwargs):
@@ -103,16 +101,16 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
         return classifier_from_meta(net, meta, eot=eot, seed=seed if encoding == "poisson" else None, **kwargs)
 
     def row(lam: float, spec: AttackSpec, encoding: str = "direct", te: int = 1) -> ResultRow:
-        stages["done"] += 1
-        stage(f"attack {stages['done']}/{stages['total']}: {spec.name.upper()} ε={spec.eps:g} λ={lam:g} {encoding}"
-              f"{' TE 2x' if te > 1 else ''}, white-box and black-box, {len(GRADIENTS)} gradients")
+        rows_done["count"] += 1
+        log(f"attack: {spec.name.upper()} ε={spec.eps:g} λ={lam:g} {encoding}{' TE 2x' if te > 1 else ''} (row "
+            f"{rows_done['count']} of {rows_done['total']}: white-box and black-box, {len(GRADIENTS)} gradients)")
         return attack_row(classifier(lam, encoding, seed=TARGET_SEED), classifier(lam, encoding, seed=SOURCE_SEED),
                           spec, data, architecture="digits_snn", dataset="digits", lam=lam, time_extension=te,
                           batch_size=BATCH_SIZE, progress=None if progress else False, source_name=SOURCE_NAME)
 
     fgsm = AttackSpec("fgsm", settings.eps)
     pgd = AttackSpec("pgd", settings.eps, steps=settings.pgd_steps)
-    stage("spike shuffle test")
+    log("spike shuffle test")
     shuffle = shuffle_test(classifier(1.0), data, batch_size=BATCH_SIZE).as_dict()
     rows = [row(1.0, fgsm), row(1.0, fgsm, te=2), row(1.0, pgd), row(0.9, fgsm), row(0.9, pgd),
             row(1.0, fgsm, encoding="poisson"), row(1.0, pgd, encoding="poisson")]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from .common import add_output_dir, add_threads, chance_warnings, output_dir, results_header, work_starts
@@ -23,8 +24,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise UsageError(f"the model cache ($SJ_RGA_CACHE or ~/.cache/sj-rga): {error}; "
                              "set SJ_RGA_CACHE or pass --cache-dir") from None
     work_starts(args)
-    rows, sweeps, extra = run_demo(settings, cache, progress=not args.no_progress,
-                                   log=lambda m: print(f"[sj-rga] {m}", file=sys.stderr))
+    started = time.perf_counter()
+    rows, sweeps, extra = run_demo(settings, cache, progress=not args.no_progress,  # stage lines with the time
+                                   log=lambda m: print(f"[sj-rga {time.perf_counter() - started:4.0f} s] {m}",
+                                                       file=sys.stderr, flush=True))
     shuffle = extra["shuffle_test"]
     print(f"Spike shuffle test (digits_snn, IF, T=8): clean accuracy {100 * shuffle['clean_accuracy']:.2f} %, "
           f"shuffled {100 * shuffle['shuffled_accuracy']:.2f} %")
