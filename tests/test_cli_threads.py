@@ -63,7 +63,7 @@ def test_threads_are_set_recorded_and_the_busy_note_shown(monkeypatch, tmp_path,
     assert code == 0, err
     assert seen["threads"] == 2 and torch.get_num_threads() == before  # in-process: left as found
     assert "sj-rga shuffle: note: this machine is busy (load average 99.0" in err
-    record = json.loads(out)["threads"]
+    record = json.loads(out)["environment"]["threads"]
     assert record["threads"] == 2 and record["load_average"] == 99.0 and record["cpu_cores"] == os.cpu_count()
 
 
