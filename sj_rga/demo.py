@@ -1,9 +1,10 @@
-"""``sj-rga demo``: the paper's experiments on scikit-learn's digits, in about two minutes on a CPU.
+"""``sj-rga demo``: the paper's experiments on scikit-learn's digits, in minutes on a CPU.
 
 Trains (or reuses from a cache) reference SNNs with the paper's settings (direct input, T = 8, triangle
 surrogate, IF and a λ = 0.9 LIF, a Poisson-input model, each with an independently trained source model
-for black-box attacks), then runs the spike shuffle test, FGSM and PGD with STBP and RGA gradients,
-white-box and black-box, the 2× time-extended attack, Poisson input with EOT, and sweeps of ε and λ.
+for black-box attacks), then runs the spike shuffle test, FGSM and PGD with every gradient estimator
+(:data:`sj_rga.experiment.GRADIENTS`: STBP, RGA, BPTR, HART, PDSG, ASSG), white-box and black-box, the 2×
+time-extended attack, Poisson input with EOT, and sweeps of ε and λ.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any, Callable
 import torch
 
 from .data.digits import digits
-from .experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
+from .experiment import GRADIENTS, AttackSpec, ResultRow, attack_row, classifier_from_meta
 from .files import atomic_path
 from .report import sweep
 from .shuffle import shuffle_test
@@ -24,6 +25,8 @@ from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
 
 #: Training seeds of the targets and of their black-box sources (trained the same way, separately).
 TARGET_SEED, SOURCE_SEED = 0, 1
+#: Test digits per batch of every attack and of the shuffle test (recorded in results.json).
+BATCH_SIZE = 256
 SOURCE_NAME = (f"a separately trained digits_snn (training seed {SOURCE_SEED}, the target's {TARGET_SEED}; same λ, "
                "input and recipe)")
 
@@ -73,11 +76,16 @@ def cached_digits_model(cache: Path, lam: float, encoding: str, seed: int, confi
 
 def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
              log: Callable[[str], None] = print) -> tuple[list[ResultRow], dict[str, Any], dict[str, Any]]:
-    """Run every experiment; returns (table rows, sweeps for plots, extra JSON fields)."""
+    """Run every experiment; returns (table rows, sweeps for plots, extra JSON fields). ``log`` gets a line
+    before each stage (``model: ...``, ``model ready: ...``, ``spike shuffle test``, ``attack: ... (row k of
+    n ...)``)."""
     started = time.perf_counter()
     x, y = digits()[1].tensors
     data = (x[:settings.samples], y[:settings.samples])
     models: dict[tuple[float, str, int], tuple[torch.nn.Module, dict[str, Any]]] = {}
+    extra_eps = [e for e in settings.eps_sweep if e != settings.eps]
+    extra_lam = [lam for lam in settings.lam_sweep if lam not in (1.0, 0.9)]
+    rows_done = {"count": 0, "total": 7 + len(extra_eps) + len(extra_lam)}  # the table's rows
 
     def model(lam: float, encoding: str = "direct", seed: int = TARGET_SEED):
         key = (lam, encoding, seed)
@@ -93,22 +101,23 @@ def run_demo(settings: DemoSettings, cache: Path, progress: bool = True,
         return classifier_from_meta(net, meta, eot=eot, seed=seed if encoding == "poisson" else None, **kwargs)
 
     def row(lam: float, spec: AttackSpec, encoding: str = "direct", te: int = 1) -> ResultRow:
-        log(f"attack: {spec.name.upper()} ε={spec.eps:g} λ={lam:g} {encoding}{' TE 2x' if te > 1 else ''}")
+        rows_done["count"] += 1
+        log(f"attack: {spec.name.upper()} ε={spec.eps:g} λ={lam:g} {encoding}{' TE 2x' if te > 1 else ''} (row "
+            f"{rows_done['count']} of {rows_done['total']}: white-box and black-box, {len(GRADIENTS)} gradients)")
         return attack_row(classifier(lam, encoding, seed=TARGET_SEED), classifier(lam, encoding, seed=SOURCE_SEED),
                           spec, data, architecture="digits_snn", dataset="digits", lam=lam, time_extension=te,
-                          progress=None if progress else False, source_name=SOURCE_NAME)
+                          batch_size=BATCH_SIZE, progress=None if progress else False, source_name=SOURCE_NAME)
 
     fgsm = AttackSpec("fgsm", settings.eps)
     pgd = AttackSpec("pgd", settings.eps, steps=settings.pgd_steps)
     log("spike shuffle test")
-    shuffle = shuffle_test(classifier(1.0), data).as_dict()
+    shuffle = shuffle_test(classifier(1.0), data, batch_size=BATCH_SIZE).as_dict()
     rows = [row(1.0, fgsm), row(1.0, fgsm, te=2), row(1.0, pgd), row(0.9, fgsm), row(0.9, pgd),
             row(1.0, fgsm, encoding="poisson"), row(1.0, pgd, encoding="poisson")]
     eps_rows = [r for r in rows
                 if r.attack == "fgsm" and r.lam == 1.0 and r.input == "direct" and r.time_extension == 1]
-    for eps in settings.eps_sweep:
-        if eps != settings.eps:
-            eps_rows.append(row(1.0, AttackSpec("fgsm", eps)))
+    for eps in extra_eps:
+        eps_rows.append(row(1.0, AttackSpec("fgsm", eps)))
     eps_rows.sort(key=lambda r: r.eps)
     lam_rows = [next((r for r in rows if r.lam == lam and r.attack == "fgsm" and r.input == "direct"
                       and r.time_extension == 1), None) or row(lam, fgsm) for lam in settings.lam_sweep]

@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
-from tqdm.auto import tqdm
-
 from . import distributed
 from .batching import Batch, Data, batches, check_batch_size
+from .progress import progress_bar
 from .runs import RunFolder
 from .seeding import sample_indices
 
@@ -41,7 +40,8 @@ def run(data: Data, work: Callable[[Batch], Record], batch_size: int = 256, fold
 
     ``folder`` (read and written by rank 0 alone): its finished batches are read instead of rerun, ``log``
     (e.g. a line on stderr) gets ``"resuming: k of n batches done"``, and each new record is saved as soon as
-    its round is gathered. ``progress``: a tqdm bar on rank 0 (None: when there are more than 4 batches).
+    its round is gathered. ``progress``: :func:`sj_rga.progress.progress_bar` on rank 0 (None: when there are
+    more than 4 batches).
     """
     check_batch_size(batch_size)
     world = distributed.world()
@@ -51,7 +51,7 @@ def run(data: Data, work: Callable[[Batch], Record], batch_size: int = 256, fold
     if records and log is not None and world.main:
         log(f"resuming: {len(records)} of {total} batches done")
     show = (total > 4 if progress is None else progress) and world.main
-    bar = tqdm(total=total, initial=len(records), desc=description, unit="batch", disable=not show, leave=False)
+    bar = progress_bar(total=total, initial=len(records), desc=description, unit="batch", disable=not show, leave=False)
 
     def work_on(batch: Batch) -> Record:
         with sample_indices(batch.indices):

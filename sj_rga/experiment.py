@@ -62,7 +62,9 @@ class ResultRow:
     """A row shaped like the paper's table; ASRs are fractions in [0, 1] (None where not run, NaN where the
     target classifies no sample correctly).
 
-    ``steps``/``alpha``: PGD's steps and step size (None for FGSM); ``source``: what the black-box attacks
+    ``white_box_robust_accuracy``: per gradient, the target's accuracy on the examples of the white-box attack
+    with that gradient alone (the worst case of that one attack, not over gradients: ``sj-rga evaluate`` reports
+    that). ``steps``/``alpha``: PGD's steps and step size (None for FGSM); ``source``: what the black-box attacks
     were crafted on; ``samples``: test samples; ``clean_correct``: those the target classifies correctly,
     the samples each ASR is measured on (its binomial standard error is ``sqrt(ASR (1 - ASR) / clean_correct)``).
     """
@@ -78,7 +80,7 @@ class ResultRow:
     clean_accuracy: float
     white_box: dict[str, Optional[float]] = field(default_factory=dict)
     black_box: dict[str, Optional[float]] = field(default_factory=dict)
-    robust_accuracy: dict[str, Optional[float]] = field(default_factory=dict)
+    white_box_robust_accuracy: dict[str, Optional[float]] = field(default_factory=dict)
     steps: Optional[int] = None
     alpha: Optional[float] = None
     source: Optional[str] = None
@@ -109,7 +111,7 @@ def attack_row(target: SNNClassifier, source: Optional[SNNClassifier], spec: Att
                               progress=progress, description=f"{spec.name} {box} {gradient}")
             getattr(row, box)[gradient] = report.attack_success_rate
             if box == "white_box":
-                row.robust_accuracy[gradient] = report.robust_accuracy
+                row.white_box_robust_accuracy[gradient] = report.robust_accuracy
             row.clean_accuracy, row.samples, row.clean_correct = (report.clean_accuracy, report.samples,
                                                                   report.clean_correct)
     return row

@@ -146,9 +146,9 @@ def evaluate(
 
     ``attack(x, y)`` may be built on another (source) classifier: a black-box transfer. ``attack=None``
     measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
-    over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows a tqdm
-    bar when there are more than 4 batches. ``folder`` (:class:`~sj_rga.runs.RunFolder`) makes the
-    evaluation resumable.
+    over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows progress
+    (:func:`sj_rga.progress.progress_bar`) when there are more than 4 batches. ``folder``
+    (:class:`~sj_rga.runs.RunFolder`) makes the evaluation resumable.
 
     This is the batch loop of ``sj-rga evaluate`` (:mod:`sj_rga.engine`): each batch starts with
     ``target.restart()`` and declares its samples' data-set indices, and every random draw (random starts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import math
 import os
 import platform
@@ -27,9 +28,10 @@ from .metrics import ASR_DEFINITION
 BOXES = {"white_box": "WB", "black_box": "BB"}
 BOX_NAMES = {"white_box": "white-box", "black_box": "black-box"}
 KEY_COLUMNS = ("Architecture", "Dataset", "Input", "T", "λ", "TE", "Attack", "ε", "α", "Clean Acc.", "n", "±")
-#: More gradients than this and the white-box and black-box ASRs go into two tables.
-GRADIENTS_PER_TABLE = 3
-FOOTNOTE_WIDTH = 110
+#: Key columns named once under the table when every row has the same value.
+SHARED_COLUMNS = ("Architecture", "Dataset", "Input", "T", "λ", "TE")
+#: Tables and footnotes fit a terminal of this many columns (a wider table is split into blocks of columns).
+TEXT_WIDTH = 100
 
 
 # ------------------------------------------------------------------------------------------ statistics
@@ -64,6 +66,21 @@ def stronger(values: dict[str, Optional[float]], n: int) -> Optional[str]:
     (best, name), (second, _) = ranked[0], ranked[1]
     noise = math.hypot(standard_error(best, n), standard_error(second, n))
     return name if best - second > noise else None
+
+
+def chance_warning(clean_accuracy: Optional[float], classes: int, samples: int) -> Optional[str]:
+    """A warning when the clean accuracy on ``samples`` samples is within two binomial standard errors of
+    guessing (``1/classes``): such a model has not learnt the task, and its ASR or robust accuracy say nothing.
+    None otherwise."""
+    if not _finite(clean_accuracy) or classes < 2 or samples < 1:
+        return None
+    chance = 1.0 / classes
+    if clean_accuracy > chance + 2 * standard_error(chance, samples):
+        return None
+    return (f"the model's clean accuracy ({100 * clean_accuracy:.2f} % on {samples} samples) is at chance for "
+            f"{classes} classes ({100 * chance:.0f} %): it has not learnt the task, so its ASR and robust accuracy "
+            "mean nothing; check the checkpoint or weights, the data and how the model is fed (-T, --encoding, "
+            "--mean/--std)")
 
 
 def row_standard_error(row: ResultRow) -> float:
@@ -103,12 +120,34 @@ def _box_cells(row: ResultRow, box: str, gradients: Sequence[str]) -> list[str]:
     return [_percent(values.get(g)) + ("*" if g == mark else "") for g in gradients]
 
 
-def _render(header: list[str], lines: list[list[str]]) -> list[str]:
-    cells = [header] + lines
+def render_table(header: Sequence[str], lines: Sequence[Sequence[str]], keys: int = 1, rule_before_last: bool = False,
+                 width: int = TEXT_WIDTH) -> str:
+    """Fixed-width columns, a rule under the header (and above the last line with ``rule_before_last``),
+    at most ``width`` characters a line: a wider table is split into blocks of columns, each repeating the
+    first ``keys`` columns, one blank line apart. Every table sj-rga prints goes through here."""
+    cells = [list(header)] + [list(line) for line in lines]
     widths = [max(len(line[i]) for line in cells) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return text
+    blocks: list[list[int]] = []
+    for column in range(keys, len(header)):
+        used = sum(widths[i] + 2 for i in range(keys)) + sum(widths[i] + 2 for i in (blocks[-1] if blocks else []))
+        if not blocks or used + widths[column] > width:
+            blocks.append([])
+        blocks[-1].append(column)
+    text = []
+    for block in blocks or [[]]:
+        columns = list(range(keys)) + block
+        rendered = ["  ".join(line[i].ljust(widths[i]) for i in columns).rstrip() for line in cells]
+        rule = "  ".join("-" * widths[i] for i in columns)
+        rendered.insert(1, rule)
+        if rule_before_last:
+            rendered.insert(len(rendered) - 1, rule)
+        text.append("\n".join(rendered))
+    return "\n\n".join(text)
+
+
+def wrap_notes(notes: Sequence[str], width: int = TEXT_WIDTH) -> str:
+    """Footnotes, each wrapped to ``width`` columns with its continuation lines indented."""
+    return "\n".join(textwrap.fill(note, width=width, subsequent_indent="  ") for note in notes)
 
 
 def footnote(rows: Sequence[ResultRow]) -> str:
@@ -138,23 +177,39 @@ def footnote(rows: Sequence[ResultRow]) -> str:
                  f"binomial standard error sqrt(p(1-p)/n) of the row's ASRs, in points.{poisson}")
     notes.append("*: the strongest gradient of WB or BB, marked only where it leads the next by more than the "
                  "standard error of the difference.")
-    return "\n".join(textwrap.fill(note, width=FOOTNOTE_WIDTH, subsequent_indent="  ") for note in notes)
+    return wrap_notes(notes)
 
 
 def format_table(rows: Sequence[ResultRow]) -> str:
     """A fixed-width text table like the paper's, one ASR column per gradient and box, and its footnote.
 
-    With more than :data:`GRADIENTS_PER_TABLE` gradients the white-box and black-box ASRs are two tables.
+    Settings shared by every row (:data:`SHARED_COLUMNS`: the model, data, input, T, λ, TE) are named once
+    under the table instead of in a column. A table still wider than :data:`TEXT_WIDTH` becomes a numbered
+    table of the settings and one table of ASRs per box (white-box, black-box) that refers to the rows by
+    number.
     """
     gradients = gradients_of(rows)
-    groups = [tuple(BOXES)] if len(gradients) <= GRADIENTS_PER_TABLE else [(box,) for box in BOXES]
-    blocks = []
-    for boxes in groups:
-        header = list(KEY_COLUMNS) + [f"{BOXES[b]} ASR {g.upper()}" for b in boxes for g in gradients]
-        lines = [_key_cells(r) + [c for b in boxes for c in _box_cells(r, b, gradients)] for r in rows]
-        title = [] if len(groups) == 1 else [f"{BOX_NAMES[boxes[0]]} ASR (%)"]
-        blocks.append("\n".join(title + _render(header, lines)))
-    return "\n\n".join(blocks) + "\n" + footnote(rows)
+    cells = [_key_cells(r) for r in rows]
+    shared = [i for i, name in enumerate(KEY_COLUMNS) if name in SHARED_COLUMNS and len({c[i] for c in cells}) == 1]
+    kept = [i for i in range(len(KEY_COLUMNS)) if i not in shared]
+    key_names = [KEY_COLUMNS[i] for i in kept]
+    keys = [[c[i] for i in kept] for c in cells]
+    asr = {box: ([f"{BOXES[box]} ASR {g.upper()}" for g in gradients], [_box_cells(r, box, gradients) for r in rows])
+           for box in BOXES}
+    header = key_names + [name for box in BOXES for name in asr[box][0]]
+    lines = [key + [cell for box in BOXES for cell in asr[box][1][i]] for i, key in enumerate(keys)]
+    body = render_table(header, lines, keys=len(header), width=10**9)
+    if max(len(line) for line in body.splitlines()) > TEXT_WIDTH:
+        numbers = [str(i + 1) for i in range(len(rows))]
+        blocks = [render_table(["#", *key_names], [[n, *key] for n, key in zip(numbers, keys)])]
+        for box in BOXES:
+            names, values = asr[box]
+            blocks.append(f"{BOX_NAMES[box]} ASR (%), by row number\n"
+                          + render_table(["#", *names], [[n, *v] for n, v in zip(numbers, values)]))
+        body = "\n\n".join(blocks)
+    every = wrap_notes(["Every row: " + ", ".join(f"{KEY_COLUMNS[i]} {cells[0][i]}" for i in shared) + "."]) \
+        if shared and rows else ""
+    return body + "\n" + "\n".join(part for part in (every, footnote(rows)) if part)
 
 
 # ------------------------------------------------------------------------------------------ JSON, CSV
@@ -235,6 +290,71 @@ def environment(device: Union[None, str, torch.device] = None) -> dict[str, Any]
     }
 
 
+# ---------------------------------------------------------------------------- the robustness evaluation
+
+
+def _cell_percent(value: Optional[float]) -> str:
+    return "-" if not _finite(value) else f"{100 * value:.2f}"
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The evaluation's table (``sj-rga evaluate``): one row per attack of the suite (cumulative) and the worst
+    case; accuracies and ASR in %; the footnote wrapped to :data:`TEXT_WIDTH`."""
+    header = ["Attack", "Attacked", "Broken", "Clean Acc.", "Robust Acc.", "ASR", "Time (s)"]
+    lines = [[r["attack"], "-" if r["attacked"] is None else str(r["attacked"]), str(r["broken"]),
+              _cell_percent(r["clean_accuracy"]), _cell_percent(r["robust_accuracy"]),
+              _cell_percent(r["attack_success_rate"]), f"{r['seconds']:.1f}"]
+             for r in result["rows"] + [result["worst_case"]]]
+    notes = ["Broken: samples that attack broke (it runs only on those every earlier attack left robust). Robust "
+             "accuracy and ASR: after that attack and every one before it; the worst case: after all of them.",
+             f"{ASR_DEFINITION}."]
+    return render_table(header, lines, rule_before_last=True) + "\n" + wrap_notes(notes)
+
+
+#: The columns of an evaluation's results.csv: the setting, then one row per attack and the worst case, with
+#: percentages in ``_pct`` columns as in the attack tables' CSV.
+EVALUATION_CSV_COLUMNS = ("architecture", "dataset", "input", "T", "eps", "norm", "suite", "attack", "attacked",
+                          "broken", "samples", "clean_accuracy_pct", "robust_accuracy_pct",
+                          "attack_success_rate_pct", "seconds")
+
+
+def evaluation_csv(result: dict[str, Any]) -> str:
+    """``results.csv`` of an evaluation (:data:`EVALUATION_CSV_COLUMNS`; empty cells where there is no value)."""
+    model, inputs = result.get("model") or {}, result.get("input") or {}
+    setting = [model.get("name", ""), result.get("data", ""), inputs.get("encoding", ""), inputs.get("T", ""),
+               result.get("eps", ""), result.get("norm", ""), result.get("suite", "")]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EVALUATION_CSV_COLUMNS)
+    for r in result["rows"] + [result["worst_case"]]:
+        writer.writerow(setting + [r["attack"], "" if r["attacked"] is None else r["attacked"], r["broken"],
+                                   result.get("samples", ""), _number(r["clean_accuracy"]),
+                                   _number(r["robust_accuracy"]), _number(r["attack_success_rate"]),
+                                   round(r["seconds"], 3)])
+    return buffer.getvalue()
+
+
+# ------------------------------------------------------------------------------------------- the header
+
+
+def run_header(command: Optional[str], device: Union[None, str, torch.device], *, seeds: dict[str, Any],
+               batch_size: Optional[int], gradients: Sequence[str] = (),
+               threads: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """What every results file of sj-rga starts with (``attack``, ``evaluate``, ``shuffle``, ``demo``): the
+    command line; the environment (:func:`environment`: versions, device, machine, date; the threads and the
+    load when the run started, :func:`sj_rga.threads.threads_record`; the number of processes of a torchrun
+    job); the seeds; the batch size; and the parameters of each gradient estimator used (RGA's β and γ, HART's
+    γ, ASSG's A, ...)."""
+    from .distributed import world
+    from .gradients import estimator
+    from .threads import threads_record
+
+    return {"command": command,
+            "environment": {**environment(device), "threads": threads or threads_record(), "processes": world().size},
+            "seeds": seeds, "batch_size": batch_size,
+            "estimators": {name: estimator(name).parameters() for name in gradients}}
+
+
 # ----------------------------------------------------------------------------------------------- plots
 
 
@@ -272,6 +392,8 @@ def sweep(rows: Sequence[ResultRow], x: str, x_label: str, boxes: Sequence[str] 
     te = _constant(rows, "time_extension")
     if te and te > 1:
         details.append(f"TE {te}x")
+    n = _constant(rows, "clean_correct")
+    details.append(f"n={n}" if n else "n per point in results.csv")
     series, errors = {}, {}
     for box in boxes:
         for g in gradients_of(rows):
@@ -285,28 +407,56 @@ def sweep(rows: Sequence[ResultRow], x: str, x_label: str, boxes: Sequence[str] 
             "title": f"{heading}\n{', '.join(details)}", "series": series, "standard_error": errors}
 
 
+#: Per gradient (in the order of :data:`sj_rga.gradients.NAMES`, then any other): a colour and a marker.
+SERIES_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
+                  "tab:gray", "tab:olive", "tab:cyan")
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">")
+
+
+def series_styles(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Matplotlib styles, one per series label (``"white-box RGA"``, ``"black-box STBP"``, ``"RGA"``), unique
+    in colour, marker and line style together: a gradient keeps its colour and marker in every box; white-box
+    series are solid lines with filled markers, black-box ones dashed with hollow markers."""
+    from .gradients import NAMES
+
+    gradients = list(NAMES) + [g for g in dict.fromkeys(label.split()[-1].lower() for label in labels)
+                               if g not in NAMES]
+    styles = {}
+    for label in labels:
+        index = gradients.index(label.split()[-1].lower())
+        black = label.startswith(BOX_NAMES["black_box"])
+        colour = SERIES_COLOURS[index % len(SERIES_COLOURS)]
+        styles[label] = {"color": colour, "marker": SERIES_MARKERS[index % len(SERIES_MARKERS)],
+                         "linestyle": "--" if black else "-", "markerfacecolor": "white" if black else colour}
+    return styles
+
+
 def sweep_figure(sweep: dict[str, Any]):
-    """A matplotlib Figure of ASR (%) against x with ± one standard error; the y-axis starts at 0."""
+    """A matplotlib Figure of ASR (%) against x with ± one standard error; the y-axis starts at 0; each
+    series in its own colour, marker and line style (:func:`series_styles`); the settings in the title."""
     from matplotlib.figure import Figure  # no pyplot: no global backend or figure state is touched
 
-    fig = Figure(figsize=(5.4, 3.9))
+    join, count = sweep.get("join", True), len(sweep["series"])
+    fig = Figure(figsize=(7.8, 4.2) if count > 4 else (5.4, 3.9), layout="constrained")
     ax = fig.subplots()
     errors = sweep.get("standard_error", {})
-    join, count = sweep.get("join", True), len(sweep["series"])
     span = (max(sweep["x"]) - min(sweep["x"])) or 1.0
+    styles = series_styles(list(sweep["series"]))
     for index, (label, points) in enumerate(sweep["series"].items()):
         y = [float("nan") if p is None else 100 * p for p in points]
         yerr = [0.0 if e is None or not math.isfinite(e) else 100 * e for e in errors.get(label, [0.0] * len(y))]
         shift = 0.0 if join else (index - (count - 1) / 2) * 0.015 * span  # separate points side by side
-        ax.errorbar([x + shift for x in sweep["x"]], y, yerr=yerr, marker="o", capsize=3, label=label,
-                    linestyle="-" if join else "none")
+        style = {**styles[label], **({} if join else {"linestyle": "none"})}
+        ax.errorbar([x + shift for x in sweep["x"]], y, yerr=yerr, capsize=3, label=label, **style)
     ax.set_xlabel(sweep["x_label"])
     ax.set_ylabel("attack success rate (%, ± 1 SE)")
     ax.set_ylim(0, 102)
     ax.set_title(sweep["title"], fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=2 if count > 4 else 1)
-    fig.tight_layout()
+    if count > 4:  # beside the axes, where it hides no point
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+    else:
+        ax.legend(fontsize=7)
     return fig
 
 
@@ -318,12 +468,14 @@ def _plot_sweep(path: Path, sweep: dict[str, Any]) -> None:
 
 
 def write_results(out_dir: Path, rows: Sequence[ResultRow], sweeps: dict[str, dict[str, Any]],
-                  extra: Optional[dict[str, Any]] = None, device: Union[None, str, torch.device] = None) -> list[Path]:
+                  extra: Optional[dict[str, Any]] = None, device: Union[None, str, torch.device] = None,
+                  header: Optional[dict[str, Any]] = None) -> list[Path]:
     """Write ``results.json``, ``results.csv`` and one ``<sweep>.png`` per sweep into ``out_dir``.
 
     Every file is made in a temporary folder first and moved in at the end, so a failure or Ctrl-C leaves
-    nothing half-written in ``out_dir``. ``results.json`` holds the rows, the sweeps, ``extra`` (seeds,
-    settings) and :func:`environment` (versions, ``device``, machine); it is strict JSON (NaN as null).
+    nothing half-written in ``out_dir``. ``results.json`` holds ``header`` (:func:`run_header`; default
+    :func:`environment` of ``device`` alone), the rows, the sweeps and ``extra`` (settings); it is strict JSON
+    (NaN as null).
     A sweep is what :func:`sweep` returns.
     """
     out_dir = Path(out_dir)
@@ -332,7 +484,7 @@ def write_results(out_dir: Path, rows: Sequence[ResultRow], sweeps: dict[str, di
     staging = Path(tempfile.mkdtemp(prefix=".sj-rga-", dir=out_dir))
     gradients = gradients_of(rows)
     try:
-        document = {"asr_definition": ASR_DEFINITION, "environment": environment(device),
+        document = {**(header or {"environment": environment(device)}), "asr_definition": ASR_DEFINITION,
                     "rows": [r.as_dict() for r in rows], "sweeps": sweeps, **(extra or {})}
         (staging / "results.json").write_text(to_json(document))
         with open(staging / "results.csv", "w", newline="") as handle:

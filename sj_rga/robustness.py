@@ -10,8 +10,6 @@ attack that broke it, or -1).
 """
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import Any, Optional, Sequence, Union
 
@@ -19,7 +17,6 @@ from .files import write_atomically, write_json
 from .metrics import ASR_DEFINITION
 
 RESULTS_FORMAT = "sj-rga-evaluation-1"
-CSV_COLUMNS = ("attack", "attacked", "broken", "clean_accuracy", "robust_accuracy", "attack_success_rate", "seconds")
 SEEDS = {"random_start": "per sample: derive_seed(seed + position in the suite, data-set index, 2) (sj_rga.seeding)",
          "poisson": "per sample: derive_seed(seed, data-set index, 1), for the classifier's Poisson spikes"}
 
@@ -56,31 +53,10 @@ def report(records: Sequence[dict[str, Any]], composition: Sequence[dict[str, An
             "batch_size": batch_size, "rows": rows, "worst_case": worst, "per_sample": per_sample}
 
 
-def format_rows(result: dict[str, Any]) -> str:
-    """A fixed-width table: one row per attack (cumulative) plus the worst case; accuracies and ASR in %."""
-    header = ["Attack", "Attacked", "Broken", "Clean Acc.", "Robust Acc.", "ASR", "Time (s)"]
-
-    def pct(v: Optional[float]) -> str:
-        return "-" if v is None or v != v else f"{100 * v:.2f}"
-
-    lines = [header] + [[r["attack"], "-" if r["attacked"] is None else str(r["attacked"]), str(r["broken"]),
-                         pct(r["clean_accuracy"]), pct(r["robust_accuracy"]), pct(r["attack_success_rate"]),
-                         f"{r['seconds']:.1f}"] for r in result["rows"] + [result["worst_case"]]]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in lines]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    text.insert(len(text) - 1, text[1])
-    return "\n".join(text) + ("\nBroken: samples that attack broke (it runs only on those every earlier attack "
-                              "left robust). Robust accuracy and ASR: after that attack and every one before it. "
-                              f"{ASR_DEFINITION}.")
-
-
 def write_report(folder: Union[str, Path], result: dict[str, Any]) -> tuple[Path, Path]:
-    """``results.json`` (everything, NaN as null) and ``results.csv`` (the rows), each written atomically."""
+    """``results.json`` (everything, NaN as null) and ``results.csv`` (:func:`sj_rga.report.evaluation_csv`),
+    each written atomically."""
+    from .report import evaluation_csv
+
     folder = Path(folder)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for r in result["rows"] + [result["worst_case"]]:
-        writer.writerow(["" if r[c] is None or r[c] != r[c] else r[c] for c in CSV_COLUMNS])
-    return write_json(folder / "results.json", result), write_atomically(folder / "results.csv", buffer.getvalue())
+    return write_json(folder / "results.json", result), write_atomically(folder / "results.csv", evaluation_csv(result))

@@ -27,7 +27,6 @@ import torch.nn.functional as F
 from spikingjelly.activation_based import functional
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
-from tqdm.auto import tqdm
 
 from . import __version__, distributed
 from . import encoding as enc
@@ -37,6 +36,7 @@ from .classifier import SNNClassifier
 from .data import load_dataset
 from .files import atomic_path
 from .models import MODELS, build
+from .progress import progress_bar
 
 #: Marks a file written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"
@@ -257,7 +257,8 @@ def train(model: nn.Module, train_set: Dataset, inputs: InputSpec, config: Optio
                                 weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
     history: list[dict[str, float]] = []
-    with tqdm(total=config.epochs * steps, disable=not (config.progress and world.main), desc="train") as bar, \
+    with progress_bar(total=config.epochs * steps, disable=not (config.progress and world.main), desc="train",
+                      unit="step") as bar, \
             distributed.synchronised_batch_norm(model, world):
         for epoch in range(config.epochs):
             sums: dict[str, float] = {"loss": 0.0}

@@ -1,4 +1,5 @@
 """`sj-rga evaluate` and the user's own model (`--model pkg.module:factory`) from the shell."""
+import csv
 import json
 import math
 import os
@@ -78,7 +79,7 @@ def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, che
     assert "worst case" in done.stdout and str(out) in done.stdout
     result = _strict_json(out / "results.json")
     assert result["samples"] == 48 and result["suite"] == "fast" and result["eps"] == 0.1 and result["norm"] == "Linf"
-    assert set(result["versions"]) == {"python", "torch", "spikingjelly", "sj_rga"}
+    assert set(result["environment"]["versions"]) == {"python", "torch", "spikingjelly", "sj_rga"}
     assert [c["name"] for c in result["composition"]] == [r["attack"] for r in result["rows"]]
     assert result["seed"] == 0 and "data-set index" in result["seeds"]["random_start"] and result["batch_size"] == 16
     per = result["per_sample"]
@@ -89,7 +90,8 @@ def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, che
     assert result["rows"][-1]["robust_accuracy"] == result["robust_accuracy"]
     assert 0 < result["clean_accuracy"] <= 1 and 0 <= result["attack_success_rate"] <= 1
     lines = (out / "results.csv").read_text().splitlines()
-    assert lines[0].startswith("attack,attacked,broken") and len(lines) == len(result["rows"]) + 2
+    assert lines[0].startswith("architecture,dataset,input,T,eps,norm,suite,attack,attacked,broken")
+    assert len(lines) == len(result["rows"]) + 2 and lines[1].startswith("digits_snn,digits,direct,8,0.1,Linf,fast,")
     assert not list(out.rglob("*.tmp"))
 
 
@@ -102,7 +104,7 @@ def test_nan_is_written_as_null(tmp_path):
     assert math.isnan(result["attack_success_rate"])
     json_path, csv_path = write_report(tmp_path, result)
     assert _strict_json(json_path)["attack_success_rate"] is None
-    assert csv_path.read_text().splitlines()[1].split(",")[5] == ""
+    assert next(csv.DictReader(csv_path.read_text().splitlines()))["attack_success_rate_pct"] == ""
 
 
 def test_user_model_from_the_shell_with_evaluate_and_attack(tmp_path, user_module, capsys):

@@ -28,14 +28,21 @@ def kernel_env(tmp_path_factory):
     return root
 
 
-def test_the_three_notebooks_are_there_without_outputs():
+def test_the_three_notebooks_are_there_with_the_outputs_of_a_clean_run():
+    """A reader sees results: every code cell ran, in order, with no error, no warning and no carriage-return
+    progress bar in its output, and the first cell says which setting the saved outputs come from."""
     assert [p.name for p in NOTEBOOKS] == ["01_quickstart_digits.ipynb", "02_cifar10dvs.ipynb",
                                            "03_zoo_rate_mode.ipynb"]
     for path in NOTEBOOKS:
         notebook = nbformat.read(path, as_version=4)
         nbformat.validate(notebook)
         code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-        assert code and all(not cell.outputs and cell.execution_count is None for cell in code), path.name
+        assert code and [cell.execution_count for cell in code] == list(range(1, len(code) + 1)), path.name
+        outputs = [o for cell in code for o in cell.outputs]
+        assert outputs and not [o for o in outputs if o.output_type == "error"], path.name
+        streams = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+        assert "Warning" not in streams and "\r" not in streams, path.name
+        assert "saved outputs" in notebook.cells[0].source, path.name
         assert any('os.environ.get("SJ_RGA_NOTEBOOK_SMALL") == "1"' in cell.source for cell in code), path.name
 
 

@@ -55,10 +55,10 @@ def _interrupt(checkpoint, out, sig):
 
 
 def _comparable(result):
-    """Everything but wall-clock times."""
+    """Everything but wall-clock times and the header's record of the run itself (command line, date, load)."""
     drop = {"seconds"}
     rows = [{k: v for k, v in r.items() if k not in drop} for r in result["rows"] + [result["worst_case"]]]
-    rest = {k: v for k, v in result.items() if k not in ("rows", "worst_case")}
+    rest = {k: v for k, v in result.items() if k not in ("rows", "worst_case", "command", "environment")}
     return rest, rows
 
 

@@ -13,9 +13,12 @@ import shlex
 import sys
 from typing import Optional, Sequence
 
+import torch
+
 from ..distributed import launched_size, session
+from ..errors import UserModelError
 from .attack import add_attack_parser
-from .common import parse_eps, parse_eps_list
+from .common import configure_threads, parse_eps, parse_eps_list
 from .demo import add_demo_parser
 from .errors import (
     DEBUG_VARIABLE,
@@ -29,6 +32,7 @@ from .errors import (
     report_internal_error,
     report_interrupt,
     report_usage_error,
+    report_user_model_error,
 )
 from .evaluate import add_evaluate_parser
 from .shuffle import add_shuffle_parser
@@ -75,28 +79,50 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def overview(parser: argparse.ArgumentParser) -> str:
+    """What bare ``sj-rga`` prints: the usage, the sub-commands with one line each, and where to start."""
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    width = max(len(choice.dest) for choice in commands._choices_actions)
+    lines = [f"  {choice.dest.ljust(width)}  {choice.help}" for choice in commands._choices_actions]
+    return (parser.format_usage() + "\nsub-commands:\n" + "\n".join(lines) + "\n\n"
+            f"Start with `{PROG} demo` (the paper's experiments on digits, no network); `{PROG} <sub-command> --help` "
+            "shows its options and examples.\n")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``sj-rga`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
     from .. import __version__
 
     prog = PROG
+    threads = torch.get_num_threads()  # main() called in-process (tests, notebooks) leaves torch's threads as found
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if not argv:  # no sub-command: what there is and where to start, not only "arguments are required"
+            sys.stderr.write(overview(parser))
+            return EXIT_USAGE
+        args = parser.parse_args(argv)
         args.command_line = shlex.join([PROG, *argv])  # recorded beside the results
         prog = f"{PROG} {args.command}"
         if launched_size() > 1 and args.command not in DISTRIBUTED_COMMANDS:
             raise UsageError(f"{prog} does not run under torchrun (WORLD_SIZE={launched_size()}): run it as one "
                              f"process; {', '.join(DISTRIBUTED_COMMANDS)} split their work over the ranks")
+        configure_threads(args, prog)
         with session(getattr(args, "device", "cpu")):  # torchrun: join the job (gloo on CPUs, nccl on GPUs)
             return args.run(args)
     except UsageError as error:
         if debug_enabled():
             raise
         return report_usage_error(prog, error)
+    except UserModelError as error:  # the user's model raised on the input it was given: theirs to fix
+        if debug_enabled():
+            raise
+        return report_user_model_error(prog, error)
     except KeyboardInterrupt:
         return report_interrupt(prog)
     except Exception as error:
         if debug_enabled():
             raise
         return report_internal_error(prog, error, __version__)
+    finally:
+        torch.set_num_threads(threads)

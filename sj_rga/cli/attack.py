@@ -5,27 +5,33 @@ import argparse
 
 from ..distributed import world
 from ..gradients import NAMES as GRADIENT_NAMES
+from .checks import check_model_takes_sample, check_normalisation, first_sample, model_label
 from .common import (
     add_common,
     add_output_dir,
+    chance_warnings,
     check_data_root,
     check_encoding,
     check_eps_in_range,
+    dataset_info,
     device_arg,
     load_model,
     parse_eps_list,
     parse_step,
     positive_int,
+    results_header,
     test_data,
+    work_starts,
 )
-from .errors import HelpFormatter, UsageError
+from .errors import HelpFormatter, UsageError, user_mistakes
 
 
 def check_attack_args(args: argparse.Namespace) -> None:
     """What the parser cannot see alone: ε against the input range, the encoding against the data."""
-    check_eps_in_range("--eps", args.eps, args.data)
+    check_eps_in_range("--eps", args.eps, args.data, "Linf", args.bounds)
     if args.alpha is not None:
-        check_eps_in_range("--alpha", [args.alpha], args.data)
+        check_eps_in_range("--alpha", [args.alpha], args.data, "Linf", args.bounds)
+    check_normalisation(args, dataset_info(args.data).in_channels)
     check_encoding(args.encoding, args.data)
     if args.time_extension > 1 and (args.encoding == "frames" or
                                     (args.encoding is None and args.data == "cifar10dvs")):
@@ -44,12 +50,20 @@ def cmd_attack(args: argparse.Namespace) -> int:
     source, source_name = None, None
     if args.source:
         source_model, source_meta = load_model(args.source, None, args.data, device)
-        source = classifier_from_meta(source_model, source_meta, T=args.T, eot=args.eot, seed=args.seed)
+        with user_mistakes(f"--source {args.source}", ValueError):
+            source = classifier_from_meta(source_model, source_meta, T=args.T, eot=args.eot, seed=args.seed)
         source_name = f"{source_meta['model']['name']} from {args.source}"
     if args.encoding and args.encoding != meta["input"]["encoding"]:
         meta = {**meta, "input": {**meta["input"], "encoding": args.encoding}}
-    target = classifier_from_meta(model, meta, T=args.T, eot=args.eot, seed=args.seed)
+    with user_mistakes(model_label(args), ValueError):  # e.g. a model with no spiking neuron
+        target = classifier_from_meta(model, meta, T=args.T, eot=args.eot, seed=args.seed)
     data = test_data(args, frames=target.T)
+    sample, classes = first_sample(data), dataset_info(args.data).num_classes
+    check_model_takes_sample(target, sample, args, classes, device)
+    if source is not None:
+        check_model_takes_sample(source, sample, argparse.Namespace(checkpoint=args.source, data=args.data),
+                                 classes, device)
+    work_starts(args)
     rows = [attack_row(target, source, AttackSpec(args.attack, eps, args.steps, args.alpha, args.seed), data,
                        architecture=meta["model"]["name"], dataset=args.data, lam=meta["model"].get("lam", 1.0),
                        time_extension=args.time_extension, gradients=tuple(args.gradient), device=device,
@@ -58,13 +72,14 @@ def cmd_attack(args: argparse.Namespace) -> int:
     if not world().main:  # torchrun: every rank attacks its batches (sj_rga.evaluate gathers); rank 0 writes
         return 0
     print(format_table(rows))
+    warnings = chance_warnings(args, [(r.clean_accuracy, r.samples) for r in rows])
     sweeps = {}
     if len(rows) > 1:
         units = "event counts" if target.encoding == "frames" else "pixel space, images in [0, 1]"
         sweeps["asr_vs_eps"] = sweep(sorted(rows, key=lambda r: r.eps), "eps", f"ε ({units})")
-    extra = {"command": getattr(args, "command_line", None), "checkpoint": args.checkpoint, "source": args.source,
-             "seeds": {"poisson_input_and_pgd_start": args.seed}}
-    write_results(args.out, rows, sweeps, extra, device=device)
+    header = results_header(args, device, {"poisson_input_and_pgd_start": args.seed}, args.batch_size, args.gradient)
+    write_results(args.out, rows, sweeps, {"checkpoint": args.checkpoint, "source": args.source,
+                                           "warnings": warnings}, header=header)
     print(f"Results written to {args.out.resolve()}")
     return 0
 

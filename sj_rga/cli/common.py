@@ -6,15 +6,17 @@ attack or data loading runs on a bad argument), and the error names the option t
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
+import sys
 import tempfile
 import time
 import warnings
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 
@@ -161,14 +163,29 @@ def dataset_info(name: str):
     return DATASETS[name]
 
 
-def check_eps_in_range(option: str, values: list[float], data: str) -> None:
-    """ε (or α) cannot exceed the input range: images are in [0, 1] (event frames have no upper bound)."""
-    if dataset_info(data).kind == "frames":
+def check_eps_in_range(option: str, values: list[float], data: str, norm: str = "Linf",
+                       bounds: Optional[Sequence[Optional[float]]] = None) -> None:
+    """ε (or α) cannot exceed the largest distance between two inputs: the range ``high - low`` of the bounds
+    (images: [0, 1]) in L∞, ``sqrt(n)·range`` in L2 for inputs of ``n`` values (an 8×8 digit: 8). Event frames
+    (no upper bound) take any ε."""
+    info = dataset_info(data)
+    low, high = bounds if bounds is not None else (0.0, 1.0)
+    if info.kind == "frames" or low is None or high is None:
         return
-    too_large = [v for v in values if v > 1.0]
-    if too_large:
-        raise UsageError(f"{option} {too_large[0]:g} is larger than the input range: {data} images are in [0, 1] "
-                         "(pixel space), so ε = 1 already allows any image; write e.g. 8/255 or 0.03")
+    span = high - low
+    features = info.in_channels * info.image_size ** 2
+    limit = span * math.sqrt(features) if norm == "L2" else span
+    too_large = [v for v in values if v > limit * (1 + 1e-9)]
+    if not too_large:
+        return
+    inputs = f"{data} images are in [{low:g}, {high:g}] (pixel space)"
+    if norm == "L2":
+        raise UsageError(f"{option} {too_large[0]:g} is larger than any L2 distance between two inputs: {inputs}, "
+                         f"{info.in_channels}×{info.image_size}×{info.image_size} = {features} values, at most "
+                         f"sqrt({features})·{span:g} = {limit:.4g} apart, so ε = {limit:.4g} already allows any "
+                         "image")
+    raise UsageError(f"{option} {too_large[0]:g} is larger than the input range: {inputs}, so ε = {span:g} already "
+                     "allows any image in L∞; write e.g. 8/255 or 0.03")
 
 
 def check_encoding(encoding: Optional[str], data: str) -> None:
@@ -227,8 +244,10 @@ def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: st
     """(model, meta) from a checkpoint, the user's ``--model pkg.module:factory`` (with ``options``, the
     parsed arguments), or a reference model trained on digits when none is given."""
     from ..training import load_checkpoint, train_digits
+    from .checks import check_model_name
     from .user_model import check_user_options, is_factory, load_user_model
 
+    check_model_name(model_name)
     if options is not None:
         check_user_options(options)
         if is_factory(model_name):
@@ -266,6 +285,57 @@ def test_data(args: argparse.Namespace, frames: Optional[int] = None):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(test_set, range(count)), batch_size=args.batch_size)
 
 
+def add_threads(p: argparse.ArgumentParser) -> None:
+    """``--threads N``: torch's CPU threads (see :mod:`sj_rga.threads` for the default)."""
+    p.add_argument("--threads", type=positive_int,
+                   help="CPU threads for torch (default: $OMP_NUM_THREADS if set, else the cores the machine's "
+                        "load leaves idle, at most the physical cores; recorded in the results)")
+
+
+def configure_threads(args: argparse.Namespace, prog: str) -> None:
+    """Set torch's threads from ``--threads`` (or the machine's default) and keep what was set in
+    ``args.threads_record`` for the results, and in ``args.busy_note`` the line :func:`work_starts` prints."""
+    from ..threads import busy_note, default_threads, set_threads, threads_record
+
+    processes = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    threads = getattr(args, "threads", None) or default_threads(processes)
+    set_threads(threads)
+    note = busy_note(threads)
+    args.busy_note = note and f"{prog}: {note}"
+    args.threads_record = {**threads_record(), "processes_on_this_machine": processes}
+
+
+def work_starts(args: argparse.Namespace) -> None:
+    """Called by each sub-command once its arguments are checked: the busy machine's note, on rank 0 only (an
+    error found before stays the only line)."""
+    from ..distributed import world
+
+    if getattr(args, "busy_note", None) and world().main:
+        print(args.busy_note, file=sys.stderr, flush=True)
+
+
+def chance_warnings(args: argparse.Namespace, accuracies: Sequence[tuple[Optional[float], int]]) -> list[str]:
+    """Warnings (printed on stderr, and returned for results.json) for (clean accuracy, samples) pairs at chance
+    on ``--data``'s classes (:func:`sj_rga.report.chance_warning`)."""
+    from ..report import chance_warning
+
+    classes = dataset_info(args.data).num_classes
+    warnings_ = list(dict.fromkeys(w for a, n in accuracies if (w := chance_warning(a, classes, n))))
+    for warning in warnings_:
+        print(f"sj-rga {args.command}: warning: {warning}", file=sys.stderr, flush=True)
+    return warnings_
+
+
+def results_header(args: argparse.Namespace, device: Optional[torch.device], seeds: dict, batch_size: Optional[int],
+                   gradients: Sequence[str] = ()) -> dict:
+    """The header of a sub-command's results (:func:`sj_rga.report.run_header`), with the command line and the
+    threads set when it started."""
+    from ..report import run_header
+
+    return run_header(getattr(args, "command_line", None), device, seeds=seeds, batch_size=batch_size,
+                      gradients=gradients, threads=getattr(args, "threads_record", None))
+
+
 def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: bool = False) -> None:
     if checkpoint:
         p.add_argument("--checkpoint", help="a checkpoint written by `sj-rga train` (default on digits: a quick model)")
@@ -282,3 +352,4 @@ def add_common(p: argparse.ArgumentParser, checkpoint: bool = True, user_model: 
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--seed", type=seed_int, default=0)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    add_threads(p)

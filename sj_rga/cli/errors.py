@@ -4,6 +4,8 @@
   ``sj-rga <command>: error: <what is wrong and what is expected>``, exit status 2.
 - Ctrl-C: one line, exit status 130 (128 + SIGINT, as shells report it); results are written atomically,
   so nothing half-written is left behind.
+- An exception raised inside the user's own model (:class:`sj_rga.errors.UserModelError`) is the user's
+  mistake too: one line naming the model's file and line, exit status 2.
 - Anything else is a bug in sj-rga: a short traceback, how to report it, exit status 1.
 
 ``SJ_RGA_DEBUG=1`` lets every error propagate with its full Python traceback.
@@ -71,6 +73,13 @@ def _write_whole(stream: Optional[TextIO], text: str) -> None:
 def report_usage_error(prog: str, error: UsageError, stream: Optional[TextIO] = None) -> int:
     _write_whole(stream, f"{error.prog or prog}: error: {one_line(error)}\n")
     return EXIT_USAGE
+
+
+def report_user_model_error(prog: str, error: BaseException, stream: Optional[TextIO] = None) -> int:
+    """An exception raised inside the user's own model (:class:`sj_rga.errors.UserModelError`: its message
+    names the model's file and line) is the user's to fix, not a bug in sj-rga: one line, exit status 2."""
+    return report_usage_error(prog, UsageError(f"{one_line(error)}; check how the model is fed (-T, --encoding, "
+                                               "--mean/--std, --data) against what it was built for"), stream)
 
 
 def report_interrupt(prog: str, stream: Optional[TextIO] = None) -> int:

@@ -10,16 +10,21 @@ import sys
 from pathlib import Path
 
 from ..distributed import world
+from .checks import check_model_takes_sample, check_normalisation, first_sample, model_label
 from .common import (
     add_common,
+    chance_warnings,
     check_encoding,
     check_eps_in_range,
+    dataset_info,
     device_arg,
     load_model,
     output_dir,
     parse_eps,
     positive_int,
+    results_header,
     test_data,
+    work_starts,
 )
 from .errors import EXIT_INTERRUPTED, HelpFormatter, user_mistakes
 from .user_model import file_digest
@@ -45,25 +50,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..experiment import classifier_from_meta
     from ..metrics import attack_records
-    from ..report import versions
-    from ..robustness import SEEDS, format_rows, report, write_report
+    from ..report import format_evaluation
+    from ..robustness import SEEDS, report, write_report
     from ..runs import RunFolder
 
-    check_eps_in_range("--eps", [args.eps], args.data)
+    check_eps_in_range("--eps", [args.eps], args.data, args.norm, args.bounds)
     check_encoding(args.encoding, args.data)
+    check_normalisation(args, dataset_info(args.data).in_channels)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device, args)
     if args.T is not None or args.encoding:
         meta = {**meta, "input": {**meta["input"], "T": args.T or meta["input"]["T"],
                                   "encoding": args.encoding or meta["input"]["encoding"]}}
-    with user_mistakes(f"--suite {args.suite}", ValueError):
+    with user_mistakes(model_label(args), ValueError):  # e.g. a model with no spiking neuron
         target = classifier_from_meta(model, meta, eot=args.eot, seed=args.seed)
+    with user_mistakes(f"--suite {args.suite}", ValueError):
         suite = AutoAttack(target, args.eps, args.norm, args.suite, args.seed)
     data = test_data(args, frames=target.T)
+    check_model_takes_sample(target, first_sample(data), args, dataset_info(args.data).num_classes, device)
     folder = None
     if world().main:  # torchrun: rank 0 alone reads and writes the run's folder
         with user_mistakes(f"--out {args.out}", ValueError):
             folder = RunFolder(args.out, _arguments(args, meta))
+    work_starts(args)
     try:
         records = attack_records(target, suite, data, args.batch_size, device, not args.no_progress,
                                  f"AutoAttack ({args.suite})", folder, log=_stderr)
@@ -77,13 +86,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     result = {
         "format": "sj-rga-evaluation-1", "eps": args.eps, "norm": args.norm, "suite": args.suite,
-        "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed, "seeds": SEEDS,
+        "composition": [a.as_dict() for a in suite.attacks], "seed": args.seed,
         "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
-        "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks], args.batch_size),
+        **report(records, [a.as_dict() for a in suite.attacks], args.batch_size),
+        "robust_accuracy_is_worst_case_of": [a.name for a in suite.attacks],
     }
+    result["warnings"] = chance_warnings(args, [(result["clean_accuracy"], result["samples"])])
+    gradients = list(dict.fromkeys(g for a in suite.attacks for g in a.gradients))
+    result = {**results_header(args, device, {"seed": args.seed, **SEEDS}, args.batch_size, gradients), **result}
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
-    print(format_rows(result))
+    print(format_evaluation(result))
     print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
     return 0
 

@@ -25,6 +25,7 @@ from .common import (
     parse_step,
     positive_float,
     positive_int,
+    work_starts,
 )
 from .errors import HelpFormatter, UsageError
 
@@ -74,6 +75,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     adversarial = check_train_args(args)
     device = device_arg(args.device)
+    work_starts(args)
     base = DIGITS_PRESET if args.data == "digits" else TrainConfig()
     overrides = {k: v for k, v in dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                        max_batches=args.max_batches).items() if v is not None}

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
+from .checks import module_not_found_hint
 from .errors import UsageError
 
 
@@ -40,6 +41,17 @@ def parse_bound(text: str) -> Optional[float]:
     return value
 
 
+def _positive_std(text: str) -> float:
+    """A standard deviation: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"a standard deviation must be a finite number > 0, got {text}")
+    return value
+
+
 def add_user_model_options(parser: argparse.ArgumentParser) -> None:
     """The options that go with ``--model pkg.module:factory`` (``-T`` and ``--encoding`` are the
     sub-command's own)."""
@@ -49,7 +61,7 @@ def add_user_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--weights", metavar="FILE", help="a state_dict saved with torch.save (or a dict holding "
                        "one under 'state_dict')")
     group.add_argument("--mean", type=float, nargs="+", help="per-channel mean the model normalises with")
-    group.add_argument("--std", type=float, nargs="+", help="per-channel std the model normalises with")
+    group.add_argument("--std", type=_positive_std, nargs="+", help="per-channel std the model normalises with")
     group.add_argument("--bounds", type=parse_bound, nargs=2, metavar=("LOW", "HIGH"),
                        help="valid input range, 'none' for no bound (default 0 1; frames: 0 none)")
     group.add_argument("--clock-driven", action="store_true",
@@ -89,7 +101,8 @@ def _factory(spec: str):
     try:
         module = importlib.import_module(module_name)
     except Exception as err:  # an import runs the user's code: any error is theirs to see
-        raise UsageError(f"--model {spec}: cannot import {module_name} ({type(err).__name__}: {err})") from err
+        raise UsageError(f"--model {spec}: cannot import {module_name} ({type(err).__name__}: {err})"
+                         f"{module_not_found_hint(module_name, err)}") from err
     target: Any = module
     for part in attribute.split("."):
         if not hasattr(target, part):
