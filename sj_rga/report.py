@@ -352,7 +352,7 @@ def run_header(command: Optional[str], device: Union[None, str, torch.device], *
     return {"command": command,
             "environment": {**environment(device), "threads": threads or threads_record(), "processes": world().size},
             "seeds": seeds, "batch_size": batch_size,
-            "estimators": {name: estimator(name).parameters() for name in gradients}}
+            "estimators": {name: estimator(name).hyperparameters() for name in gradients}}
 
 
 # ----------------------------------------------------------------------------------------------- plots

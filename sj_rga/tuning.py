@@ -41,7 +41,7 @@ class TuningResult:
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values for a results file (scores keyed by the grid value as text)."""
-        return {"gradient": self.estimator.name, "parameters": self.estimator.parameters(),
+        return {"gradient": self.estimator.name, "parameters": self.estimator.hyperparameters(),
                 "parameter": self.parameter, "value": self.value, "split": self.split, "samples": self.samples,
                 "scores": {f"{k:g}": v for k, v in self.scores.items()}}
 

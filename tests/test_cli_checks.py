@@ -79,7 +79,7 @@ def test_a_factory_model_for_3x32x32_on_digits_names_the_layer_and_the_factory(u
     line = one_line(main(["evaluate", "--model", f"{user_models}:build", "-T", "2", "--eps", "0.1", "--limit", "4",
                           "--out", str(out)]), capsys)
     assert line.startswith(f"sj-rga evaluate: error: --model {user_models}:build cannot take --data digits samples "
-                           "(1×8×8, fed as [T=2, B, 1, 8, 8])")
+                           "(1×8×8, fed as [T=2, B, 1, 8, 8] with --input-layout TB)")
     factory = 1 + textwrap.dedent(MODEL_FILE).splitlines().index("def build(num_classes=10, in_channels=3, size=32):")
     assert "in layer '0' (Conv2d(3, 4" in line and f"{user_models}.py:{factory})" in line and "--model-args" in line
     assert not out.exists(), "a failed check left a run folder behind"

@@ -50,8 +50,8 @@ def test_names_in_report_order_and_both_forms_accepted():
         assert clf.with_gradient(estimator(name)).gradient_name == name
     tuned = SNNClassifier(model, 4, gradient="stbp").with_gradient(HART(gamma=0.55))
     assert tuned.estimator == HART(gamma=0.55) and tuned.gradient_name == "hart"
-    assert tuned.estimator.parameters() == {"gamma": 0.55}
-    assert ASSG().parameters() == {"A": 0.425, "relax": 1.5, "beta1": 0.9, "beta2": 0.9}
+    assert tuned.estimator.hyperparameters() == {"gamma": 0.55}
+    assert ASSG().hyperparameters() == {"A": 0.425, "relax": 1.5, "beta1": 0.9, "beta2": 0.9}
 
 
 def test_with_time_steps_keeps_every_setting_and_starts_fresh_statistics():

@@ -50,13 +50,11 @@ def test_evaluate_models_in_their_own_layouts(tmp_path, styles_module, capsys, f
     capsys.readouterr()
 
 
-@pytest.mark.xfail(strict=True, reason="the CLI reports UserModelError as one line, exit 2, from issue 21's branch; "
-                   "drop this marker when it lands")
 def test_a_model_fed_the_wrong_layout_is_one_line_naming_the_option(tmp_path, styles_module, capsys):
     code = main(["evaluate", "--model", f"{styles_module}:static", "-T", "3", "--data", "digits", "--limit", "4",
                  "--eps", "0.1", "--suite", "fast", "--no-progress", "--out", str(tmp_path / "ev")])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and "input_layout" in err[0] and "model_styles.py:" in err[0], err
+    assert code == 2 and len(err) == 1 and "--input-layout" in err[0] and "model_styles.py:" in err[0], err
 
 
 def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, styles_module, capsys):

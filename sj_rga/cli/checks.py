@@ -14,6 +14,7 @@ from typing import Any, Optional
 import torch
 
 from ..errors import UserModelError, model_location
+from ..layouts import INPUT_LAYOUTS
 from .errors import UsageError, one_line
 
 
@@ -117,8 +118,10 @@ def check_model_takes_sample(classifier: Any, sample: torch.Tensor, args: argpar
     naming the shapes, the model's file and line and what to try when the model raises, or when it returns
     fewer classes than the data have. The model's state and the classifier's Poisson stream are reset
     afterwards."""
-    fed = (f"[T={classifier.T}, B, {', '.join(str(n) for n in sample.shape[-3:])}]"
-           if sample.dim() >= 4 else f"[T={classifier.T}, B, ...]")
+    per_step = sample.shape[2:] if classifier.encoding == "frames" else sample.shape[1:]
+    item = ", ".join(str(n) for n in per_step) if len(per_step) else "..."
+    fed = {"TB": f"[T={classifier.T}, B, {item}]", "BT": f"[B, T={classifier.T}, {item}]",
+           "B": f"[B, {item}]"}[classifier.input_layout] + f" with --input-layout {classifier.input_layout}"
     what = model_label(args)
     try:
         with torch.no_grad():
@@ -131,8 +134,9 @@ def check_model_takes_sample(classifier: Any, sample: torch.Tensor, args: argpar
         at = "".join(f" {part}" for part in (layer and f"in {layer}", where and f"at {where}") if part)
         if not where and factory and _factory_location(factory):
             at += f" (the model is built at {_factory_location(factory)})"
-        hint = ("build the model for this input (--model-args) or use the --data it was built for; check -T, "
-                "--encoding and --mean/--std" if factory else "use the --data the model was trained on")
+        hint = ("build the model for this input (--model-args) or use the --data it was built for; check "
+                f"--input-layout (one of {', '.join(INPUT_LAYOUTS)}), -T, --encoding and --mean/--std" if factory
+                else "use the --data the model was trained on")
         raise UsageError(f"{what} cannot take --data {args.data} samples ({_shape(sample)}, fed as {fed}): it "
                          f"raised {type(cause).__name__}{at}: {one_line(cause).split('. ')[0][:300]}; "
                          f"{hint}") from error

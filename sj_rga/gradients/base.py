@@ -55,10 +55,6 @@ class GradientEstimator(abc.ABC):
         """The hyper-parameters, as plain values (for results files)."""
         return dataclasses.asdict(self)
 
-    def parameters(self) -> dict[str, Any]:
-        """The same as :meth:`hyperparameters` (kept for the dataclass estimators; :class:`~sj_rga.RGA`, a torch
-        module, keeps torch's ``parameters()``)."""
-        return self.hyperparameters()
 
 
 def check_real(value: object, name: str) -> float:
