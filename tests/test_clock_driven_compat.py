@@ -22,6 +22,8 @@ from sj_rga.gradients import NAMES
 from rga_reference import ReferenceRGA
 
 REAL = sj_rga._compat.clock_driven_neuron() is not None
+#: test model files that import ``spikingjelly.clock_driven`` (dropped from sys.modules after each test)
+CLOCK_DRIVEN_MODEL_FILES = ("spikformer_style", "spikformer_model", "sdt_model")
 REFERENCES = {"rga": ReferenceRGA, "bptr": ReferenceBPTR, "hart": ReferenceHART, "pdsg": ReferencePDSG,
               "assg": ReferenceASSG}
 
@@ -33,7 +35,7 @@ def clock_driven_cleanup():
     had = "clock_driven" in vars(spikingjelly)
     yield
     for name in set(sys.modules) - before:
-        if name.startswith(PACKAGE) or name == "spikformer_style":
+        if name.startswith(PACKAGE) or name in CLOCK_DRIVEN_MODEL_FILES:
             del sys.modules[name]
     if not had:
         vars(spikingjelly).pop("clock_driven", None)

@@ -1,0 +1,137 @@
+"""Issue 18's "Done when": model files written the way Spikformer (ZK-Zhou/spikformer, ``cifar10/model.py``) and
+Spike-Driven Transformer (BICLab/Spike-Driven-Transformer, ``model/spikeformer.py``, ``module/``) write theirs,
+imports and all (tests/spikformer_model.py, tests/sdt_model.py), run unchanged under ``SNNClassifier`` with only
+``input_layout=`` / ``output=`` and under ``sj-rga evaluate --model`` with only ``--clock-driven``,
+``--input-layout`` and ``--model-output``, on both SpikingJelly releases (0.0.0.0.14's own ``clock_driven``,
+2.x through ``sj_rga.compat.enable_clock_driven()``): logits equal to the model's own forward, fed and read as
+the published training scripts do, and every estimator's input gradient equal to the independent references."""
+import contextlib
+import importlib
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from lively import lively
+from test_clock_driven_compat import REAL, clock_driven, clock_driven_cleanup  # noqa: F401  (fixtures)
+from test_layouts import ESTIMATORS
+
+from sj_rga import SNNClassifier
+from sj_rga.cli import main
+
+T, LABELS = 3, torch.tensor([1, 2])
+
+#: case -> (model file, factory keyword arguments, input_layout, output selector)
+CASES = {
+    "spikformer": ("spikformer_model", {}, "B", None),
+    "sdt_frames": ("sdt_model", {}, "BT", 0),
+    "sdt_plif_frames": ("sdt_model", {"spike_mode": "plif"}, "BT", 0),
+    "sdt_static": ("sdt_model", {}, "B", 0),
+}
+
+
+def _neurons(model):
+    return [m for m in model.modules() if hasattr(m, "v_threshold")]
+
+
+@contextlib.contextmanager
+def torch_backend(model):
+    """The model's neurons on ``backend='torch'`` for its own forward (0.0.0.0.14 needs CuPy for 'cupy')."""
+    saved = [(m, m.backend) for m in _neurons(model)]
+    for m, _ in saved:
+        m.backend = "torch"
+    try:
+        yield model
+    finally:
+        for m, backend in saved:
+            m.backend = backend
+
+
+#: BatchNorm biases drawn from BIAS and convolution weights scaled by CONV_GAIN: every layer fires
+BIAS, CONV_GAIN = (1.0, 2.4), 3.0
+
+
+def firing(model):
+    """:func:`lively`, with BatchNorm biases and convolution weights raised so that every LIF layer of these
+    deeper models (charge ``v + (x - v) / 2``: an input near 2 to fire) fires at random initialisation."""
+    gen = torch.Generator().manual_seed(2)
+    model = lively(model)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.bias.uniform_(BIAS[0], BIAS[1], generator=gen)
+            elif isinstance(m, torch.nn.Conv2d):
+                m.weight.mul_(CONV_GAIN)
+    return model
+
+
+def build(file, kwargs):
+    """The model as its file builds it (``backend='cupy'``; on 0.0.0.0.14, built with 'torch' and set to 'cupy'
+    afterwards, since its constructor asserts CuPy), made to fire at random initialisation."""
+    module = importlib.import_module(file)
+    module.BACKEND = "torch" if REAL else "cupy"
+    model = firing(getattr(module, file.split("_")[0])(T=T, **kwargs))
+    for m in _neurons(model):
+        m.backend = "cupy"
+    return model
+
+
+def own_logits(model, layout, x):
+    """The model's own forward as the published scripts call it: ``functional.reset_net`` from clock_driven,
+    BatchNorm in eval mode, the neurons in train mode (0.0.0.0.14's eval path has no input gradient); a static
+    batch for Spikformer, batch-first frames for SDT, ``output[0]`` of SDT's ``(x, hook)``."""
+    from spikingjelly.clock_driven import functional
+
+    with torch_backend(model):
+        functional.reset_net(model)
+        model.eval()
+        for m in _neurons(model):
+            m.train()
+        out = model(x.unsqueeze(1).repeat(1, T, 1, 1, 1) if layout == "BT" else x)
+    return out[0] if isinstance(out, tuple) else out
+
+
+def gradient(logits_of, x):
+    x = x.clone().requires_grad_(True)
+    logits = logits_of(x)
+    (grad,) = torch.autograd.grad(F.cross_entropy(logits, LABELS), x)
+    return logits.detach(), grad
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_published_style_logits_and_every_estimator(case, clock_driven):  # noqa: F811
+    file, kwargs, layout, output = CASES[case]
+    model = build(file, kwargs)
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        expected = own_logits(model, layout, x)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for name, (estimator, reference, time_uniform) in ESTIMATORS.items():
+        for path in ("auto", "layer") if time_uniform else ("auto",):
+            clf = SNNClassifier(model, T, gradient=estimator, rga_path=path, input_layout=layout, output=output)
+            logits, grad = gradient(clf, x)
+            assert torch.equal(logits, expected), f"{name} ({path}): the logits must be the model's own"
+            with reference(model) if reference else contextlib.nullcontext():
+                _, ref_grad = gradient(lambda inp: own_logits(model, layout, inp), x)
+            scale = float(ref_grad.abs().max())
+            assert scale > 0 and (ref_grad != 0).float().mean() > 0.3, f"{name} ({path}): a trivial gradient"
+            torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-6 * scale, msg=f"{name} ({path})")
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert {m.backend for m in _neurons(model)} == {"cupy"}
+
+
+@pytest.mark.parametrize("factory,options", [
+    ("spikformer_model:spikformer", ["--input-layout", "B"]),
+    ("sdt_model:sdt", ["--input-layout", "BT", "--model-output", "0"]),
+])
+def test_evaluate_published_style_models(tmp_path, monkeypatch, clock_driven_cleanup, capsys,  # noqa: F811
+                                         factory, options):
+    if REAL:  # 0.0.0.0.14 asserts CuPy for backend='cupy' at construction
+        monkeypatch.setattr(importlib.import_module(factory.split(":")[0]), "BACKEND", "torch")
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--model", factory, "--model-args", json.dumps({"T": T}), "-T", str(T),
+                 "--clock-driven", *options, "--data", "digits", "--limit", "4", "--batch-size", "4", "--eps", "0.1",
+                 "--suite", "fast", "--no-progress", "--out", str(out)]) == 0, capsys.readouterr().err
+    result = json.loads((out / "results.json").read_text())
+    assert result["input"]["input_layout"] == options[1] and result["input"]["T"] == T
+    capsys.readouterr()
