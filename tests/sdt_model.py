@@ -33,10 +33,9 @@ def spiking(spike_mode, v_threshold=1.0):
     raise ValueError(f"spike_mode must be 'lif' or 'plif', got {spike_mode!r}")
 
 
-def conv_bn(x, conv, bn, T, B):
-    """``bn(conv(x))`` on ``[T·B, C, H, W]``, back to ``[T, B, C', H', W']``."""
-    y = bn(conv(x))
-    return y.reshape(T, B, *y.shape[1:]).contiguous()
+def conv_bn(x, conv, bn, T, B, H, W):
+    """``bn(conv(x))`` on ``[T·B, C, H, W]``, back to ``[T, B, C', H, W]``."""
+    return bn(conv(x)).reshape(T, B, -1, H, W).contiguous()
 
 
 class MS_MLP_Conv(nn.Module):
@@ -54,11 +53,11 @@ class MS_MLP_Conv(nn.Module):
         x = self.fc1_lif(x)
         if hook is not None:
             hook[f"{self._get_name()}{self.layer}_fc1_lif"] = x.detach()
-        x = conv_bn(x.flatten(0, 1), self.fc1_conv, self.fc1_bn, T, B)
+        x = conv_bn(x.flatten(0, 1), self.fc1_conv, self.fc1_bn, T, B, H, W)
         x = self.fc2_lif(x)
         if hook is not None:
             hook[f"{self._get_name()}{self.layer}_fc2_lif"] = x.detach()
-        x = conv_bn(x.flatten(0, 1), self.fc2_conv, self.fc2_bn, T, B)
+        x = conv_bn(x.flatten(0, 1), self.fc2_conv, self.fc2_bn, T, B, H, W)
         return x + identity, hook
 
 
@@ -76,11 +75,11 @@ class MS_SSA_Conv(nn.Module):
         self.talking_heads_lif = spiking(spike_mode, v_threshold=0.5)
         self.proj_conv, self.proj_bn = nn.Conv2d(dim, dim, 1), nn.BatchNorm2d(dim)
 
-    def _heads(self, name, x, T, B, hook):
-        s = getattr(self, f"{name}_lif")(conv_bn(x, getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"), T, B))
+    def _heads(self, name, x, T, B, C, H, W, hook):
+        s = getattr(self, f"{name}_lif")(conv_bn(x, getattr(self, f"{name}_conv"), getattr(self, f"{name}_bn"),
+                                                 T, B, H, W))
         if hook is not None:
             hook[f"{self._get_name()}{self.layer}_{name}_lif"] = s.detach()
-        _, _, C, H, W = s.shape
         return s.flatten(3).transpose(-1, -2).reshape(T, B, H * W, self.num_heads, C // self.num_heads) \
             .permute(0, 1, 3, 2, 4).contiguous()  # [T, B, heads, N, C // heads]
 
@@ -89,12 +88,12 @@ class MS_SSA_Conv(nn.Module):
         identity = x
         x = self.shortcut_lif(x)
         x_for_qkv = x.flatten(0, 1)
-        q, k, v = (self._heads(name, x_for_qkv, T, B, hook) for name in ("q", "k", "v"))
+        q, k, v = (self._heads(name, x_for_qkv, T, B, C, H, W, hook) for name in ("q", "k", "v"))
         kv = self.talking_heads_lif(k.mul(v).sum(dim=-2, keepdim=True))
         if hook is not None:
             hook[f"{self._get_name()}{self.layer}_kv"] = kv.detach()
         x = q.mul(kv).transpose(3, 4).reshape(T, B, C, H, W).contiguous()
-        x = conv_bn(x.flatten(0, 1), self.proj_conv, self.proj_bn, T, B)
+        x = conv_bn(x.flatten(0, 1), self.proj_conv, self.proj_bn, T, B, H, W)
         return x + identity, v, hook
 
 
@@ -130,11 +129,11 @@ class MS_SPS(nn.Module):
 
     def forward(self, x, hook=None):
         T, B, _, H, W = x.shape
-        x = self.proj_lif(conv_bn(x.flatten(0, 1), self.proj_conv, self.proj_bn, T, B))
+        x = self.proj_lif(conv_bn(x.flatten(0, 1), self.proj_conv, self.proj_bn, T, B, H, W))
         if hook is not None:
             hook[self._get_name() + "_lif"] = x.detach()
         x = self.maxpool(x.flatten(0, 1).contiguous())
-        x = self.proj_lif1(conv_bn(x, self.proj_conv1, self.proj_bn1, T, B))
+        x = self.proj_lif1(conv_bn(x, self.proj_conv1, self.proj_bn1, T, B, H // 2, W // 2))
         x = self.maxpool2(self.proj_bn2(self.proj_conv2(x.flatten(0, 1).contiguous())))
         x_feat = x
         x = self.proj_lif2(x.reshape(T, B, -1, H // 4, W // 4).contiguous())

@@ -62,10 +62,10 @@ class SSA(nn.Module):
             setattr(self, f"{name}_lif", lif())
         self.attn_lif = lif(v_threshold=0.5)
 
-    def _tokens(self, name, x, T, B):
+    def _tokens(self, name, x, T, B, N, C):
         y = getattr(self, f"{name}_linear")(x)
         y = getattr(self, f"{name}_bn")(y.transpose(-1, -2)).transpose(-1, -2)
-        return getattr(self, f"{name}_lif")(y.reshape(T, B, *y.shape[1:]).contiguous())
+        return getattr(self, f"{name}_lif")(y.reshape(T, B, N, C).contiguous())
 
     def _heads(self, x):
         T, B, N, C = x.shape
@@ -74,11 +74,11 @@ class SSA(nn.Module):
     def forward(self, x):
         T, B, N, C = x.shape
         x_for_qkv = x.flatten(0, 1)  # [T·B, N, C]
-        q, k, v = (self._heads(self._tokens(name, x_for_qkv, T, B)) for name in ("q", "k", "v"))
+        q, k, v = (self._heads(self._tokens(name, x_for_qkv, T, B, N, C)) for name in ("q", "k", "v"))
         attn = (q @ k.transpose(-2, -1)) * self.scale
         x = (attn @ v).transpose(2, 3).reshape(T, B, N, C).contiguous()
         x = self.attn_lif(x)
-        return self._tokens("proj", x.flatten(0, 1), T, B)
+        return self._tokens("proj", x.flatten(0, 1), T, B, N, C)
 
 
 class Block(nn.Module):

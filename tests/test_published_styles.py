@@ -21,30 +21,25 @@ from sj_rga.cli import main
 
 T, LABELS = 3, torch.tensor([1, 2])
 
-#: case -> (model file, factory keyword arguments, input_layout, output selector)
+
+def tet_logits(out):
+    """SDT's own validation with ``--TET``: ``output[0]`` is time-major ``[T, B, K]``, then ``.mean(0)``."""
+    return out[0].mean(0)
+
+
+#: case -> (model file, factory keyword arguments, input_layout, output selector, how the published scripts
+#: read the model's output)
 CASES = {
-    "spikformer": ("spikformer_model", {}, "B", None),
-    "sdt_frames": ("sdt_model", {}, "BT", 0),
-    "sdt_plif_frames": ("sdt_model", {"spike_mode": "plif"}, "BT", 0),
-    "sdt_static": ("sdt_model", {}, "B", 0),
+    "spikformer": ("spikformer_model", {}, "B", None, lambda out: out),
+    "sdt_frames": ("sdt_model", {}, "BT", 0, lambda out: out[0]),
+    "sdt_plif_frames": ("sdt_model", {"spike_mode": "plif"}, "BT", 0, lambda out: out[0]),
+    "sdt_static": ("sdt_model", {}, "B", 0, lambda out: out[0]),
+    "sdt_tet_frames": ("sdt_model", {"TET": True}, "BT", tet_logits, tet_logits),
 }
 
 
 def _neurons(model):
     return [m for m in model.modules() if hasattr(m, "v_threshold")]
-
-
-@contextlib.contextmanager
-def torch_backend(model):
-    """The model's neurons on ``backend='torch'`` for its own forward (0.0.0.0.14 needs CuPy for 'cupy')."""
-    saved = [(m, m.backend) for m in _neurons(model)]
-    for m, _ in saved:
-        m.backend = "torch"
-    try:
-        yield model
-    finally:
-        for m, backend in saved:
-            m.backend = backend
 
 
 #: BatchNorm biases drawn from BIAS and convolution weights scaled by CONV_GAIN: every layer fires
@@ -76,10 +71,24 @@ def build(file, kwargs):
     return model
 
 
-def own_logits(model, layout, x):
+@contextlib.contextmanager
+def torch_backend(model):
+    """The model's neurons on ``backend='torch'`` for its own forward (0.0.0.0.14 needs CuPy for 'cupy')."""
+    saved = [(m, m.backend) for m in _neurons(model)]
+    for m, _ in saved:
+        m.backend = "torch"
+    try:
+        yield model
+    finally:
+        for m, backend in saved:
+            m.backend = backend
+
+
+def own_logits(model, layout, read, x):
     """The model's own forward as the published scripts call it: ``functional.reset_net`` from clock_driven,
     BatchNorm in eval mode, the neurons in train mode (0.0.0.0.14's eval path has no input gradient); a static
-    batch for Spikformer, batch-first frames for SDT, ``output[0]`` of SDT's ``(x, hook)``."""
+    batch for Spikformer, batch-first frames for SDT, ``read`` of the output (``output[0]`` of SDT's
+    ``(x, hook)``)."""
     from spikingjelly.clock_driven import functional
 
     with torch_backend(model):
@@ -88,7 +97,7 @@ def own_logits(model, layout, x):
         for m in _neurons(model):
             m.train()
         out = model(x.unsqueeze(1).repeat(1, T, 1, 1, 1) if layout == "BT" else x)
-    return out[0] if isinstance(out, tuple) else out
+    return read(out)
 
 
 def gradient(logits_of, x):
@@ -100,11 +109,11 @@ def gradient(logits_of, x):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_published_style_logits_and_every_estimator(case, clock_driven):  # noqa: F811
-    file, kwargs, layout, output = CASES[case]
+    file, kwargs, layout, output, read = CASES[case]
     model = build(file, kwargs)
     x = torch.rand(2, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
-        expected = own_logits(model, layout, x)
+        expected = own_logits(model, layout, read, x)
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for name, (estimator, reference, time_uniform) in ESTIMATORS.items():
         for path in ("auto", "layer") if time_uniform else ("auto",):
@@ -112,12 +121,37 @@ def test_published_style_logits_and_every_estimator(case, clock_driven):  # noqa
             logits, grad = gradient(clf, x)
             assert torch.equal(logits, expected), f"{name} ({path}): the logits must be the model's own"
             with reference(model) if reference else contextlib.nullcontext():
-                _, ref_grad = gradient(lambda inp: own_logits(model, layout, inp), x)
+                _, ref_grad = gradient(lambda inp: own_logits(model, layout, read, inp), x)
             scale = float(ref_grad.abs().max())
             assert scale > 0 and (ref_grad != 0).float().mean() > 0.3, f"{name} ({path}): a trivial gradient"
             torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-6 * scale, msg=f"{name} ({path})")
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert {m.backend for m in _neurons(model)} == {"cupy"}
+
+
+@pytest.mark.parametrize("file,obstacle,method", [
+    ("spikformer_model", "model.patch_embed.maxpool1 (MaxPool2d)", "traced graph (torch.fx)"),
+    ("sdt_model", "model.patch_embed.maxpool (MaxPool2d)", "torch.fx could not trace SpikeDrivenTransformer.forward"),
+])
+def test_fast_path_refusal_names_the_published_obstacle(clock_driven, file, obstacle, method):  # noqa: F811
+    """Both models max-pool spikes in their patch embedding (and multiply spikes in attention): the fast path is
+    refused, naming that module; SDT's ``len(x.shape)`` branch is judged by its children."""
+    from sj_rga.fast import prove_fast_path
+
+    verdict = prove_fast_path(build(file, {}))
+    assert verdict.obstacle.startswith(obstacle) and "max of spikes" in verdict.obstacle
+    assert any(method in m for m in verdict.methods), verdict.methods
+
+
+def test_sdt_tet_output_read_as_batch_first_is_refused(clock_driven):  # noqa: F811
+    """With ``TET=True`` SDT takes batch-first frames but returns time-major ``[T, B, K]``: ``output=0`` alone
+    (B ≠ T) is refused with the shape, never read as ``[B, T, K]``; ``output=tet_logits`` is the way."""
+    from sj_rga.errors import UserModelError
+
+    model = build("sdt_model", {"TET": True})
+    clf = SNNClassifier(model, T, input_layout="BT", output=0)
+    with pytest.raises(UserModelError, match=r"returned shape \(3, 2, 10\), which is time-major"):
+        clf(torch.rand(2, 1, 8, 8, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("factory,options", [
