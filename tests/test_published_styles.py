@@ -42,11 +42,12 @@ def _neurons(model):
     return [m for m in model.modules() if hasattr(m, "v_threshold")]
 
 
-#: BatchNorm biases drawn from BIAS and convolution weights scaled by CONV_GAIN: every layer fires
-BIAS, CONV_GAIN = (1.0, 2.4), 3.0
+#: per model file, the range of BatchNorm biases and the gain of convolution weights with which every layer
+#: fires and none saturates (SDT's membrane shortcuts add the biases of every block up)
+FIRING = {"spikformer_model": ((1.0, 2.4), 3.0), "sdt_model": ((0.0, 1.0), 3.0)}
 
 
-def firing(model):
+def firing(model, bias, conv_gain):
     """:func:`lively`, with BatchNorm biases and convolution weights raised so that every LIF layer of these
     deeper models (charge ``v + (x - v) / 2``: an input near 2 to fire) fires at random initialisation."""
     gen = torch.Generator().manual_seed(2)
@@ -54,9 +55,9 @@ def firing(model):
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-                m.bias.uniform_(BIAS[0], BIAS[1], generator=gen)
+                m.bias.uniform_(*bias, generator=gen)
             elif isinstance(m, torch.nn.Conv2d):
-                m.weight.mul_(CONV_GAIN)
+                m.weight.mul_(conv_gain)
     return model
 
 
@@ -65,7 +66,7 @@ def build(file, kwargs):
     afterwards, since its constructor asserts CuPy), made to fire at random initialisation."""
     module = importlib.import_module(file)
     module.BACKEND = "torch" if REAL else "cupy"
-    model = firing(getattr(module, file.split("_")[0])(T=T, **kwargs))
+    model = firing(getattr(module, file.split("_")[0])(T=T, **kwargs), *FIRING[file])
     for m in _neurons(model):
         m.backend = "cupy"
     return model
@@ -154,18 +155,51 @@ def test_sdt_tet_output_read_as_batch_first_is_refused(clock_driven):  # noqa: F
         clf(torch.rand(2, 1, 8, 8, dtype=torch.float64))
 
 
+def fitted_weights(file, layout, read, samples, path):
+    """A state_dict for ``file``'s factory (T = 3) that classifies the first ``samples`` test digits (those the
+    CLI evaluates) correctly, so that every attack of the suite runs: the firing model of :func:`build` with its
+    linear head fitted to them by least squares on its time-averaged inputs (both heads are linear in them).
+    A plumbing check, not a robustness figure. Saved in float32, as a user's trained weights would be."""
+    from test_clock_driven_compat import clock_driven_removed_afterwards
+
+    from sj_rga.compat import enable_clock_driven
+    from sj_rga.data.digits import digits
+
+    with clock_driven_removed_afterwards():
+        enable_clock_driven()
+        model = build(file, {})
+        x, y = (t[:samples] for t in digits()[1].tensors)
+        inputs = []
+        handle = model.head.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+        with torch.no_grad():
+            own_logits(model, layout, read, x.double())
+        handle.remove()
+        features = inputs[0].mean(0) if inputs[0].dim() == 3 else inputs[0]  # SDT: [T, B, C]
+        design = torch.cat([features, torch.ones(len(y), 1, dtype=features.dtype)], dim=1)
+        solution = torch.linalg.lstsq(design, F.one_hot(y, 10).to(design.dtype) * 4).solution  # [C + 1, 10]
+        model.head.weight.data, model.head.bias.data = solution[:-1].T.contiguous(), solution[-1].contiguous()
+        torch.save({k: v.float() for k, v in model.state_dict().items()}, path)
+
+
 @pytest.mark.parametrize("factory,options", [
     ("spikformer_model:spikformer", ["--input-layout", "B"]),
     ("sdt_model:sdt", ["--input-layout", "BT", "--model-output", "0"]),
 ])
 def test_evaluate_published_style_models(tmp_path, monkeypatch, clock_driven_cleanup, capsys,  # noqa: F811
                                          factory, options):
+    """The CLI with the factory, its trained weights and only ``--clock-driven``, ``--input-layout``,
+    ``--model-output``: exit 0, samples classified correctly and attacked, results written."""
+    file = factory.split(":")[0]
+    case = {"spikformer_model": "spikformer", "sdt_model": "sdt_frames"}[file]
+    fitted_weights(file, CASES[case][2], CASES[case][4], 8, tmp_path / "w.pth")
     if REAL:  # 0.0.0.0.14 asserts CuPy for backend='cupy' at construction
-        monkeypatch.setattr(importlib.import_module(factory.split(":")[0]), "BACKEND", "torch")
+        monkeypatch.setattr(importlib.import_module(file), "BACKEND", "torch")
     out = tmp_path / "ev"
-    assert main(["evaluate", "--model", factory, "--model-args", json.dumps({"T": T}), "-T", str(T),
-                 "--clock-driven", *options, "--data", "digits", "--limit", "4", "--batch-size", "4", "--eps", "0.1",
-                 "--suite", "fast", "--no-progress", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert main(["evaluate", "--model", factory, "--model-args", json.dumps({"T": T}), "--weights",
+                 str(tmp_path / "w.pth"), "-T", str(T), "--clock-driven", *options, "--data", "digits", "--limit", "8",
+                 "--batch-size", "4", "--eps", "0.1", "--suite", "fast", "--no-progress", "--out", str(out)]) == 0, \
+        capsys.readouterr().err
     result = json.loads((out / "results.json").read_text())
     assert result["input"]["input_layout"] == options[1] and result["input"]["T"] == T
+    assert result["clean_accuracy"] >= 0.5 and result["rows"][0]["attacked"] > 0, result["rows"]
     capsys.readouterr()
