@@ -8,6 +8,7 @@ the published training scripts do, and every estimator's input gradient equal to
 import contextlib
 import importlib
 import json
+import logging
 
 import pytest
 import torch
@@ -128,6 +129,19 @@ def test_published_style_logits_and_every_estimator(case, clock_driven):  # noqa
             torch.testing.assert_close(grad, ref_grad, rtol=1e-6, atol=1e-6 * scale, msg=f"{name} ({path})")
     assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
     assert {m.backend for m in _neurons(model)} == {"cupy"}
+
+
+def test_the_classifier_resets_clock_driven_neurons_without_a_warning_each(clock_driven, caplog):  # noqa: F811
+    """0.0.0.0.14's ``activation_based.functional.reset_net`` logs a warning for each clock_driven neuron at every
+    call (thousands of stderr lines in one CLI evaluation); the classifier resets them silently, and fully: the
+    second call gives the first call's logits."""
+    model = build("spikformer_model", {})
+    clf = SNNClassifier(model, T, input_layout="B")
+    x = torch.rand(2, 1, 8, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with caplog.at_level(logging.WARNING), torch.no_grad():
+        first, second = clf(x), clf(x)
+    assert torch.equal(first, second)
+    assert not [r for r in caplog.records if "reset()" in r.getMessage()], caplog.records[:1]
 
 
 @pytest.mark.parametrize("file,obstacle,method", [
