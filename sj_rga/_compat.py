@@ -15,7 +15,8 @@ from types import ModuleType
 from typing import Optional
 
 import spikingjelly
-from spikingjelly.activation_based import neuron, surrogate
+from spikingjelly.activation_based import functional, neuron, surrogate
+from torch import nn
 
 #: True under SpikingJelly 0.0.0.0.14 (neurons take ``backend=``; IF/LIF take a jit path in eval()).
 LEGACY: bool = "backend" in inspect.signature(neuron.IFNode.__init__).parameters
@@ -51,3 +52,17 @@ def clock_driven_neuron() -> Optional[ModuleType]:
 def clock_driven_layer() -> ModuleType:
     """SpikingJelly 0.0.0.0.14's ``clock_driven.layer`` (only where :func:`clock_driven_neuron` is not None)."""
     return importlib.import_module("spikingjelly.clock_driven.layer")
+
+
+def reset_net(net: nn.Module) -> None:
+    """Reset the state of every module of ``net`` that has a ``reset()`` (its neurons' membrane potentials), as
+    SpikingJelly's ``functional.reset_net`` does. Under 0.0.0.0.14 that function logs a warning for each module
+    that is not an ``activation_based`` MemoryModule, so each of a clock_driven model's neurons at every call of
+    the classifier (thousands of lines on stderr in one evaluation); there the modules' ``reset()`` are called
+    directly, which is all that function does besides."""
+    if _CLOCK_DRIVEN_NEURON is None:
+        functional.reset_net(net)
+        return
+    for m in net.modules():
+        if hasattr(m, "reset"):
+            m.reset()

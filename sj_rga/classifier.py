@@ -16,6 +16,7 @@ from spikingjelly.activation_based import functional
 
 from . import encoding as enc
 from . import layouts
+from ._compat import reset_net
 from .errors import UserModelError, model_location
 from .fast import RGA_PATHS
 from .gradients import NAMES, GradientEstimator, Statistics, estimator
@@ -292,7 +293,7 @@ class SNNClassifier(nn.Module):
         for m in network.modules():
             if isinstance(m, SPIKING_BASES):
                 m.train()
-        functional.reset_net(network)
+        reset_net(network)
 
     def _logits(self, x_seq: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, classes]`` of the model on the encoded time-major ``x_seq``, fed and read in its layout."""
@@ -344,7 +345,7 @@ class SNNClassifier(nn.Module):
             self._prepare_model(network)
             logits = 0
             for repeat in range(repeats):
-                functional.reset_net(network)
+                reset_net(network)
                 logits = logits + self.estimator.logits(network, self.encode(x), self._logits, path=self.rga_path,
                                                         statistics=self._statistics, update=repeat == 0)
             return logits / repeats

@@ -2,6 +2,7 @@
 ``spikingjelly.clock_driven`` importable on 2.x (and leaves 0.0.0.0.14's own package alone), and a model written
 the way Spikformer-era repositories write theirs (tests/spikformer_style.py) gives, under every estimator, the
 logits of the same model written with ``activation_based`` neurons and gradients equal to the references."""
+import contextlib
 import functools
 import importlib
 import sys
@@ -22,21 +23,33 @@ from sj_rga.gradients import NAMES
 from rga_reference import ReferenceRGA
 
 REAL = sj_rga._compat.clock_driven_neuron() is not None
+#: test model files that import ``spikingjelly.clock_driven`` (dropped from sys.modules after each test)
+CLOCK_DRIVEN_MODEL_FILES = ("spikformer_style", "spikformer_model", "sdt_model")
 REFERENCES = {"rga": ReferenceRGA, "bptr": ReferenceBPTR, "hart": ReferenceHART, "pdsg": ReferencePDSG,
               "assg": ReferenceASSG}
+
+
+@contextlib.contextmanager
+def clock_driven_removed_afterwards():
+    """Afterwards sys.modules holds no ``spikingjelly.clock_driven`` stand-in, and no model file importing it,
+    that the block made."""
+    before = set(sys.modules)
+    had = "clock_driven" in vars(spikingjelly)
+    try:
+        yield
+    finally:
+        for name in set(sys.modules) - before:
+            if name.startswith(PACKAGE) or name in CLOCK_DRIVEN_MODEL_FILES:
+                del sys.modules[name]
+        if not had:
+            vars(spikingjelly).pop("clock_driven", None)
 
 
 @pytest.fixture
 def clock_driven_cleanup():
     """Afterwards sys.modules holds no ``spikingjelly.clock_driven`` stand-in the test made."""
-    before = set(sys.modules)
-    had = "clock_driven" in vars(spikingjelly)
-    yield
-    for name in set(sys.modules) - before:
-        if name.startswith(PACKAGE) or name == "spikformer_style":
-            del sys.modules[name]
-    if not had:
-        vars(spikingjelly).pop("clock_driven", None)
+    with clock_driven_removed_afterwards():
+        yield
 
 
 @pytest.fixture

@@ -200,8 +200,7 @@ def check_encoding(encoding: Optional[str], data: str) -> None:
 
 def check_model_fits(name: str, data: str) -> None:
     """``--model name`` exists and takes ``--data``'s samples (one tiny forward on CPU, before training)."""
-    from spikingjelly.activation_based import functional
-
+    from .._compat import reset_net
     from ..models import MODELS, build
 
     info = dataset_info(data)
@@ -216,7 +215,7 @@ def check_model_fits(name: str, data: str) -> None:
         raise UsageError(f"--model {name} cannot take {data} samples ({info.in_channels}×{info.image_size}×"
                          f"{info.image_size}): {one_line(error).split('. ')[0]}") from error
     finally:
-        functional.reset_net(model)
+        reset_net(model)
 
 
 def check_data_root(data: str, root: Optional[str], download: bool = False) -> None:

@@ -14,8 +14,8 @@ from typing import Optional
 
 import torch
 import torch.nn as nn
-from spikingjelly.activation_based import functional
 
+from .._compat import reset_net
 from ..fast import FastPathMismatch, fast_logits, refuse_at_run_time, use_fast_path
 from ..neuron import StockRun, exact_forward
 from ..ops import ScaledGradientFunction
@@ -75,5 +75,5 @@ class TimeUniformEstimator(LayerEstimator):
                 if path == "fast":
                     raise
                 refuse_at_run_time(model, str(mismatch))
-                functional.reset_net(model)
+                reset_net(model)
         return super().logits(model, x_seq, logits, path=path, statistics=statistics, update=update)
