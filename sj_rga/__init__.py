@@ -14,8 +14,7 @@ from .rate_mode import rate_mode, spiking_neurons
 from .shuffle import ShuffleReport, shuffle_test
 from .surrogate import RGA, rate_slope
 from .tuning import TuningResult, tune_gradient
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",

@@ -29,7 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 from tqdm.auto import tqdm
 
-from . import __version__, distributed
+from . import distributed
 from . import encoding as enc
 from ._compat import VERSION as SPIKINGJELLY_VERSION
 from .adversarial import AdversarialConfig, adversarial_examples, adversarial_loss, random_start
@@ -37,6 +37,7 @@ from .classifier import SNNClassifier
 from .data import load_dataset
 from .files import atomic_path
 from .models import MODELS, build
+from .version import __version__
 
 #: Marks a file written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"

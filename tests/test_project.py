@@ -1,5 +1,8 @@
 """Project basics a user and a packager rely on: licence, changelog, version, typing marker, lint, README."""
+import ast
 import configparser
+import importlib
+import importlib.util
 import re
 from importlib.metadata import version
 from pathlib import Path
@@ -30,9 +33,35 @@ def test_changelog_has_unreleased_and_the_first_release():
 
 def test_version_is_set_in_one_place_and_py_typed_ships():
     setup = _setup()
-    assert setup["metadata"]["version"].strip() == "attr: sj_rga.__version__"
+    module, _, name = setup["metadata"]["version"].strip().removeprefix("attr:").strip().rpartition(".")
+    assert module == "sj_rga.version"  # its own module: reading it imports nothing else of the package
+    assert getattr(importlib.import_module(module), name) == sj_rga.__version__ == version("sj-rga")
     assert "py.typed" in setup["options.package_data"]["sj_rga"] and (ROOT / "sj_rga" / "py.typed").is_file()
-    assert version("sj-rga") == sj_rga.__version__
+
+
+def _face_imports(path: Path) -> list[str]:
+    """The imports in ``path`` (a module of sj_rga) that read names from the package face ``sj_rga``."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1] if path.name != "__init__.py"
+                       else path.relative_to(ROOT).parts[:-1])
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name == "sj_rga"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            if base == "sj_rga":
+                found += [f"sj_rga.{alias.name}" for alias in node.names
+                          if importlib.util.find_spec(f"sj_rga.{alias.name}") is None]
+    return found
+
+
+def test_no_module_inside_the_package_imports_the_package_face():
+    offenders = {str(path.relative_to(ROOT)): names for path in sorted((ROOT / "sj_rga").rglob("*.py"))
+                 if (names := _face_imports(path))}
+    assert offenders == {}
 
 
 def test_spikingjelly_is_bounded_below_its_next_minor_release():

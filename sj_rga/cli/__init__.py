@@ -14,6 +14,7 @@ import sys
 from typing import Optional, Sequence
 
 from ..distributed import launched_size, session
+from ..version import __version__
 from .attack import add_attack_parser
 from .common import parse_eps, parse_eps_list
 from .demo import add_demo_parser
@@ -61,8 +62,6 @@ files (one line on stderr), 130 interrupted (Ctrl-C; nothing half-written is lef
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = _Parser(prog=PROG, formatter_class=HelpFormatter, epilog=EPILOG,
                      description="Rate Gradient Approximation (RGA) attacks on SpikingJelly SNNs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -77,8 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``sj-rga`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from .. import __version__
-
     prog = PROG
     try:
         argv = sys.argv[1:] if argv is None else list(argv)
