@@ -141,8 +141,8 @@ def selection_models(smoke: bool, poisson: bool = False):
 
 def package_models(smoke: bool):
     """The package's digits models and the test split."""
+    from sj_rga.checkpoints import classifier_from_meta
     from sj_rga.data.digits import digits
-    from sj_rga.experiment import classifier_from_meta
     from sj_rga.training import train_digits
 
     models = {}

@@ -15,12 +15,13 @@ from typing import Any, Callable
 
 import torch
 
+from .checkpoints import classifier_from_meta, load_checkpoint
 from .data.digits import digits
-from .experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
+from .experiment import AttackSpec, ResultRow, attack_row
 from .files import atomic_path
 from .report import sweep
 from .shuffle import shuffle_test
-from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
+from .training import DIGITS_PRESET, TrainConfig, train_model
 
 #: Training seeds of the targets and of their black-box sources (trained the same way, separately).
 TARGET_SEED, SOURCE_SEED = 0, 1

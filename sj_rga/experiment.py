@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
-import torch.nn as nn
-
 from .attacks import FGSM, PGD
 from .classifier import SNNClassifier
 from .gradients import NAMES
@@ -13,19 +11,6 @@ from .metrics import Data, evaluate
 
 GRADIENTS = NAMES
 ATTACKS = ("fgsm", "pgd")
-
-
-def classifier_from_meta(model: nn.Module, meta: dict[str, Any], gradient: str = "rga", T: Optional[int] = None,
-                         eot: int = 1, seed: Optional[int] = None) -> SNNClassifier:
-    """An :class:`SNNClassifier` fed the way a checkpoint's model was trained (``meta`` from
-    :func:`sj_rga.training.load_checkpoint`): its T, encoding, normalisation and bounds (default: frames
-    have no upper bound, images lie in [0, 1])."""
-    inputs = meta["input"]
-    encoding = inputs["encoding"]
-    bounds = inputs.get("bounds") or ((0.0, None) if encoding == "frames" else (0.0, 1.0))
-    return SNNClassifier(model, inputs["T"] if T is None else T, encoding=encoding, gradient=gradient,
-                         mean=inputs.get("mean"), std=inputs.get("std"), bounds=tuple(bounds),
-                         eot=eot if encoding == "poisson" else 1, seed=seed)
 
 
 @dataclass(frozen=True)

@@ -201,8 +201,7 @@ def test_eps_above_one_is_allowed_for_event_frames():
 
 
 def test_a_checkpoint_T_of_zero_does_not_fall_back_to_the_checkpoints_T(checkpoint):
-    from sj_rga.experiment import classifier_from_meta
-    from sj_rga.training import load_checkpoint
+    from sj_rga.checkpoints import classifier_from_meta, load_checkpoint
 
     model, meta = load_checkpoint(checkpoint)
     assert classifier_from_meta(model, meta).T == 8 and classifier_from_meta(model, meta, T=3).T == 3

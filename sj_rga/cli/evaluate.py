@@ -39,7 +39,7 @@ def _arguments(args: argparse.Namespace, meta: dict) -> dict:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
-    from ..experiment import classifier_from_meta
+    from ..checkpoints import classifier_from_meta
     from ..report import versions
     from ..robustness import SEEDS, format_rows, report, run_batches, write_report
     from ..runs import RunFolder
