@@ -15,13 +15,11 @@ from spikingjelly.activation_based import functional
 
 from . import encoding as enc
 from .fast import RGA_PATHS
-from .gradients import NAMES, GradientEstimator, Statistics, estimator
+from .gradients import GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
-#: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
-GRADIENTS = NAMES
 
 #: Wrappers that copy or synchronise a module and run it; the classifier runs the module inside them itself.
 PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)

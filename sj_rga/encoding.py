@@ -13,6 +13,8 @@ from typing import Literal, Optional, Sequence, Union
 
 import torch
 
+from .validation import check_count
+
 Encoding = Literal["direct", "poisson", "frames"]
 ENCODINGS = ("direct", "poisson", "frames")
 
@@ -36,9 +38,7 @@ def frames(x: torch.Tensor) -> torch.Tensor:
 
 def time_extended(T: int, factor: int) -> int:
     """Steps of a time-extended attack: craft with ``factor``·T steps (the paper uses factor = 2)."""
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"the time-extension factor must be an integer >= 1, got {factor!r}")
-    return T * factor
+    return T * check_count(factor, "the time-extension factor")
 
 
 def normalise(x_seq: torch.Tensor, mean: Union[None, Sequence[float], torch.Tensor],

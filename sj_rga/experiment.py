@@ -9,6 +9,7 @@ from .classifier import SNNClassifier
 from .gradients import NAMES
 from .metrics import Data, evaluate
 
+#: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
 GRADIENTS = NAMES
 ATTACKS = ("fgsm", "pgd")
 

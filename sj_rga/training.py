@@ -37,6 +37,7 @@ from .classifier import SNNClassifier
 from .data import load_dataset
 from .encoding import InputSpec
 from .models import MODELS, build
+from .validation import check_count
 
 
 @dataclass
@@ -149,9 +150,8 @@ class GlobalBatches(Sampler[list[int]]):
 
     def __init__(self, size: int, batch_size: int, seed: int, max_batches: Optional[int] = None,
                  world: Optional[distributed.World] = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.size, self.batch_size, self.world = size, batch_size, world or distributed.World()
+        self.size, self.batch_size = size, check_count(batch_size, "batch_size")
+        self.world = world or distributed.World()
         batches = -(-size // batch_size)
         self.batches = batches if max_batches is None else min(batches, max_batches)
         self.generator = torch.Generator().manual_seed(seed)

@@ -69,7 +69,7 @@ def wrapped_gradients(out: Path) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     from sj_rga import SNNClassifier
-    from sj_rga.classifier import GRADIENTS
+    from sj_rga.experiment import GRADIENTS
 
     torch.manual_seed(0)
     model = models.build("digits_snn", 10)

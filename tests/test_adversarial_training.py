@@ -15,8 +15,8 @@ from spikingjelly.activation_based import functional, neuron
 
 from sj_rga import SNNClassifier, checkpoints, training
 from sj_rga.adversarial import AdversarialConfig, adversarial_examples, adversarial_loss
-from sj_rga.classifier import GRADIENTS
 from sj_rga.cli import main as cli_main
+from sj_rga.experiment import GRADIENTS
 from sj_rga.training import InputSpec, TrainConfig
 
 from rga_reference import ReferenceRGA

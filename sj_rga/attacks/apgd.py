@@ -6,7 +6,8 @@ from typing import Sequence
 import torch
 
 from ..classifier import SNNClassifier
-from .iterative import IterativeAttack, Objective, check_count, halving_points
+from ..validation import check_count
+from .iterative import IterativeAttack, Objective, halving_points
 
 
 class APGD(IterativeAttack):

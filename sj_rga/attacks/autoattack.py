@@ -15,10 +15,10 @@ from typing import Optional, Sequence
 import torch
 
 from ..classifier import SNNClassifier
+from ..validation import check_count, check_eps, check_label_range, check_seed
 from .apgd import APGD, APGDT
 from .ball import check_norm, l2_norm
-from .base import Attack, check_eps
-from .iterative import check_count, check_seed
+from .base import Attack
 from .sapgd import SAPGD
 
 OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd")
@@ -197,9 +197,7 @@ class AutoAttack(Attack):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             logits = self.classifier(x)
-        classes = logits.shape[-1]
-        if int(y.min()) < 0 or int(y.max()) >= classes:
-            raise ValueError(f"labels must lie in [0, {classes}) for this {classes}-class model")
+        check_label_range(y, logits.shape[-1])
         clean_ok = logits.argmax(-1) == y
         broken_by = torch.full_like(y, -1)
         x_adv, robust = x.clone(), clean_ok.clone()

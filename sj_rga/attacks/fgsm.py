@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from ..classifier import SNNClassifier
-from .base import Attack, check_eps
+from ..validation import check_eps
+from .base import Attack
 
 
 class FGSM(Attack):

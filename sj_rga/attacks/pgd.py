@@ -6,8 +6,9 @@ from typing import Optional
 import torch
 
 from ..classifier import SNNClassifier
+from ..validation import check_eps, check_steps
 from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, per_sample
-from .base import Attack, check_eps, check_steps
+from .base import Attack
 
 
 class PGD(Attack):

@@ -20,7 +20,7 @@ from typing import ClassVar, Hashable, Optional, Union
 import torch
 import torch.nn as nn
 
-from .base import check_range
+from ..validation import check_range
 from .per_step import PerStepEstimator, SurrogateDerivative
 
 Moment = Union[float, torch.Tensor]

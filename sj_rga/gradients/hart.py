@@ -19,7 +19,7 @@ import torch.nn as nn
 
 from ..mapping import charge_spec
 from ..neuron import exact_forward
-from .base import check_range
+from ..validation import check_range
 from .time_uniform import LayerSlope, TimeUniformEstimator
 
 
