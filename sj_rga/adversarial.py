@@ -42,7 +42,8 @@ class AdversarialConfig:
     ``method``: one of :data:`ADVERSARIAL_METHODS`. ``eps``: radius of the L∞ ball in input units (required
     unless ``method='none'``). ``steps``: inner PGD steps (FGSM-AT: 1; PGD-AT and TRADES: 10 by default).
     ``alpha``: step size in input units (default 1.25·ε for FGSM-AT, 2.5·ε/steps otherwise). ``gradient``:
-    the :class:`~sj_rga.SNNClassifier` gradient of the inner maximisation (``'rga'`` or ``'stbp'``).
+    the :class:`~sj_rga.SNNClassifier` gradient of the inner maximisation, one of :data:`sj_rga.gradients.NAMES`
+    (``'stbp'``, ``'rga'``, ``'bptr'``, ``'hart'``, ``'pdsg'``, ``'assg'``; default ``'rga'``).
     ``beta``: TRADES' weight of the KL term. Unset values are filled in, so the object (and a checkpoint's
     record of it) states exactly what ran.
     """

@@ -2,8 +2,9 @@
 
 Trains (or reuses from a cache) reference SNNs with the paper's settings (direct input, T = 8, triangle
 surrogate, IF and a λ = 0.9 LIF, a Poisson-input model, each with an independently trained source model
-for black-box attacks), then runs the spike shuffle test, FGSM and PGD with STBP and RGA gradients,
-white-box and black-box, the 2× time-extended attack, Poisson input with EOT, and sweeps of ε and λ.
+for black-box attacks), then runs the spike shuffle test, FGSM and PGD with each of the six input gradients
+(STBP, RGA, BPTR, HART, PDSG, ASSG: :mod:`sj_rga.gradients`), white-box and black-box, the 2× time-extended
+attack, Poisson input with EOT, and sweeps of ε and λ.
 """
 from __future__ import annotations
 

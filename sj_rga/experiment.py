@@ -1,4 +1,5 @@
-"""One row of the paper's results table: an attack, white-box and black-box, with STBP and RGA gradients."""
+"""One row of the paper's results table: an attack, white-box and black-box, with each input gradient asked for
+(all six of :data:`GRADIENTS` by default)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field

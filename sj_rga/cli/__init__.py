@@ -1,4 +1,4 @@
-"""The ``sj-rga`` command: ``demo``, ``attack``, ``shuffle`` and ``train``.
+"""The ``sj-rga`` command: ``demo``, ``attack``, ``shuffle``, ``train`` and ``evaluate``.
 
 Errors a user can fix (a bad argument, a missing data root, an unknown model, a checkpoint that does not
 fit, an unwritable ``--out``, an unavailable device) end with one line on stderr and exit status 2,
