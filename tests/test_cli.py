@@ -387,7 +387,10 @@ def test_parse_eps(text, value):
     assert parse_eps(text) == pytest.approx(value)
 
 
-def test_package_exposes_cli_entry_point():
+def test_package_exposes_cli_entry_point(capsys):
     from importlib.metadata import entry_points
-    assert any(ep.value == "sj_rga.cli:main" for ep in entry_points(group="console_scripts", name="sj-rga"))
-    assert sj_rga.cli is not None
+    (entry,) = entry_points(group="console_scripts", name="sj-rga")
+    assert entry.load() is sj_rga.cli.main
+    with pytest.raises(SystemExit) as done:
+        entry.load()(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"sj-rga {sj_rga.__version__}"

@@ -8,11 +8,11 @@ from sj_rga.data import synthetic
 from sj_rga.training import InputSpec, TrainConfig
 
 
-def test_digits_preset_reaches_high_accuracy(tmp_path):
-    model, meta = training.train_digits(T=8, checkpoint=tmp_path / "digits.pt")
+def test_digits_preset_reaches_high_accuracy(digits_trained):
+    model, meta, path = digits_trained[0]  # train_digits(T=8, seed=0, checkpoint=path), shared by the suite
     assert meta["accuracy"] > 0.85
     assert meta["input"]["T"] == 8 and meta["model"]["name"] == "digits_snn" and not model.training
-    loaded, loaded_meta = checkpoints.load_checkpoint(tmp_path / "digits.pt")
+    loaded, loaded_meta = checkpoints.load_checkpoint(path)
     assert loaded_meta["accuracy"] == meta["accuracy"]
     _, test = data.digits()
     assert training.accuracy(loaded, test, checkpoints.input_spec(loaded_meta)) == pytest.approx(meta["accuracy"])
