@@ -55,28 +55,46 @@ def unwrap_parallel(model: nn.Module) -> nn.Module:
 
 
 class SNNClassifier(nn.Module):
-    """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
+    r"""Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space::
 
-    ``model`` maps a time-major ``[T, B, ...]`` tensor to ``[T, B, classes]`` (or ``[B, classes]``).
-    ``encoding``: ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
-    with a straight-through backward; ``eot`` samples averaged when gradients are taken; ``seed`` makes
-    the spikes reproducible), ``'frames'`` (input ``[B, T, C, H, W]`` event frames; T must equal the
-    data's time axis). ``mean``/``std`` (per channel) normalise the encoded input inside; ``bounds`` is the
-    valid input range (``None`` for no bound on a side; e.g. ``(0, None)`` for event counts).
+        logits(x) = (1/T) Σ_t model(normalise(encode(x)))[t]
 
-    ``gradient``: the input-gradient estimator (method §2), by name (``'stbp'``, ``'rga'``, ``'bptr'``,
-    ``'hart'``, ``'pdsg'``, ``'assg'``, with the published defaults) or as an object carrying its
-    parameters (``sj_rga.gradients.HART(gamma=0.5)``, ``RGA(lam=0.9)``, ``ASSG(A=0.45)``, ...). The forward
-    logits are the stock model's, bit for bit, whatever the estimator.
+    The forward logits are the stock model's, bit for bit, whatever the estimator; the backward is the
+    input gradient of the chosen estimator (method §2).
 
-    ``rga_path`` (RGA, BPTR and HART, the time-uniform estimators): ``'auto'`` takes the fast path
-    (:mod:`sj_rga.fast`: a no-grad T-step forward plus one T = 1 backward, same logits and gradients) when
-    the model provably allows it and the per-layer backward otherwise; ``'fast'`` insists (ValueError if
-    not provable); ``'layer'`` always takes the per-layer backward.
+    Arguments:
+        model (nn.Module): maps a time-major ``[T, B, ...]`` tensor (see ``input_layout``) to ``[T, B, classes]``
+            (or ``[B, classes]``).
+        T (int): time steps ≥ 1; for ``'frames'`` it must equal the data's time axis.
+        encoding (str): ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
+            with a straight-through backward) or ``'frames'`` (input ``[B, T, C, H, W]`` event frames).
+            (Default: ``'direct'``)
+        gradient (str or GradientEstimator): the input-gradient estimator, by name (``'stbp'``, ``'rga'``,
+            ``'bptr'``, ``'hart'``, ``'pdsg'``, ``'assg'``, with the published defaults) or as an object
+            carrying its parameters (``sj_rga.gradients.HART(gamma=0.5)``, ``RGA(lam=0.9)``, ``ASSG(A=0.45)``,
+            ...). (Default: ``'rga'``)
+        mean (float, sequence of floats or None): per-channel mean subtracted from the encoded input, in pixel
+            units. (Default: None)
+        std (float, sequence of floats or None): per-channel standard deviation dividing it. (Default: None)
+        bounds (tuple): the valid input range ``(low, high)`` in pixel units, ``None`` for no bound on a side
+            (e.g. ``(0, None)`` for event counts). (Default: ``(0.0, 1.0)``)
+        eot (int): Poisson samples averaged when gradients are taken (``'poisson'`` only). (Default: 1)
+        seed (int or None): makes the Poisson spikes reproducible (None: torch's global generator).
+            (Default: None)
+        rga_path (str): for RGA, BPTR and HART (the time-uniform estimators): ``'auto'`` takes the fast path
+            (:mod:`sj_rga.fast`: a no-grad T-step forward plus one T = 1 backward, same logits and gradients)
+            when the model provably allows it and the per-layer backward otherwise; ``'fast'`` insists
+            (ValueError if not provable); ``'layer'`` always takes the per-layer backward. (Default: ``'auto'``)
+        parameter_gradients (bool): False builds no autograd graph to the model's parameters, so an attack
+            (or torchattacks' FAB, which calls ``.backward()``) leaves no ``.grad`` on them; their
+            ``requires_grad`` flags are restored after every call. True keeps the graph (adversarial
+            training). (Default: False)
+        input_layout='TB'|'BT'|'B' (str): the model takes ``[T, B, ...]``, ``[B, T, ...]`` or ``[B, ...]`` inputs.
+        output=None (int, str or callable): picks the logits out of a tuple, list or dict output.
 
-    ``parameter_gradients``: False (the default) builds no autograd graph to the model's parameters, so
-    an attack (or torchattacks' FAB, which calls ``.backward()``) leaves no ``.grad`` on them; their
-    ``requires_grad`` flags are restored after every call. True keeps the graph (adversarial training).
+    Shape:
+        - input: a pixel-space batch, images ``[B, C, H, W]`` (``[B, T, C, H, W]`` frames) within ``bounds``.
+        - output: logits ``[B, classes]``.
 
     ASSG's statistics live here, never in the model: a new classifier starts fresh, every forward taken
     with gradients updates them once (not again inside the EOT repeats), and :meth:`restart` starts them
@@ -86,6 +104,13 @@ class SNNClassifier(nn.Module):
     the wrapped module itself, on its device, so every estimator sees the whole batch (DataParallel's
     copies would not carry a batch statistic, and an input gradient needs no parameter synchronisation).
     For several GPUs run one process per GPU under torchrun, each attacking its share of the data.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, encoding="direct", gradient="rga",
+        ...                                   mean=(0.5,), std=(0.25,))
+        >>> logits = classifier(images)                       # [B, classes]
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255)(images, labels)
     """
 
     def __init__(

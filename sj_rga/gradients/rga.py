@@ -22,11 +22,31 @@ from .time_uniform import TimeUniformEstimator
 
 @dataclass(frozen=True)
 class RGA(TimeUniformEstimator):
-    """Rate Gradient Approximation. ``lam``: the leak λ in [0, 1] of the rate curve (None: each neuron's own,
-    1 for IF, 1 − 1/τ for LIF/PLIF); ``beta`` > 1: the curve reaches rate 1 at I = βθ; ``gamma`` ≥ 0: the
-    slope below (1 − λ)θ. The authors' values: β = 2, γ = 0.2.
+    r"""Rate Gradient Approximation (Bu, Ding, Hao, Yu, CVPR 2023; method §1)::
 
-    Example: ``SNNClassifier(model, T=8, gradient=RGA(lam=0.9))``.
+        Ī = mean_t I[t]                                     (per neuron and sample)
+        dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX                  (the same factor at every t)
+
+    with g the slope of the neuron's rate-current curve (method §1.1; θ = v_threshold − v_reset)::
+
+        g(I) = γ                                   if 0 ≤ I ≤ (1-λ)θ
+               (1 - γθ + γθλ) / ((β + λ - 1)θ)     if (1-λ)θ < I ≤ βθ
+               0                                   if I > βθ or I < 0
+
+    The authors' values: β = 2, γ = 0.2.
+
+    Arguments:
+        lam (float or None): the leak λ in [0, 1] of the rate curve (None: each neuron's own, 1 for IF,
+            1 − 1/τ for LIF/PLIF). (Default: None)
+        beta (float): β > 1, in units of θ: the curve reaches rate 1 at I = βθ. (Default: 2.0)
+        gamma (float): γ ≥ 0, the slope below (1 − λ)θ, in spikes per step per unit of current. (Default: 0.2)
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient=sj_rga.gradients.RGA(lam=0.9))
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10)(images, labels)
+        >>> with sj_rga.gradient_mode(model, sj_rga.gradients.RGA(lam=0.9)):  # any model, your own loop
+        ...     model(x_seq).mean(0).sum().backward()
     """
 
     lam: Optional[float] = None
