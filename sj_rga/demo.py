@@ -44,7 +44,7 @@ class DemoSettings:
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(samples=64, eps_sweep=(0.05, 0.15), lam_sweep=(1.0, 0.9), pgd_steps=2, eot=2,
+        return cls(samples=32, eps_sweep=(0.05,), lam_sweep=(1.0, 0.9), pgd_steps=2, eot=2,
                    train=replace(DIGITS_PRESET, epochs=2, max_batches=20))
 
 
