@@ -120,11 +120,11 @@ def main() -> None:
     from sj_rga.data.digits import digits
 
     load_before, started = ", ".join(f"{v:.2f}" for v in os.getloadavg()), time.perf_counter()
-    holdout = 40 if args.quick else args.holdout
+    holdout = 24 if args.quick else args.holdout
     train_set, held_out = split_training(holdout)
     test = digits()[1].tensors
     if args.quick:
-        test = (test[0][:48], test[1][:48])
+        test = (test[0][:24], test[1][:24])
     results = [run_lambda(lam, train_set, held_out, test, args.quick) for lam in args.lam]
     print(f"# digits_snn, T = 8, {len(train_set)} training digits, {holdout} held out for tuning, {len(test[1])} "
           f"test digits; {datetime.datetime.now():%Y-%m-%d %H:%M}, torch {torch.__version__}, "

@@ -23,7 +23,7 @@ Three parts (method §2, §3):
     python benchmarks/bench_suite.py select  [--cache FILE] [--eps 0.1]
     python benchmarks/bench_suite.py select --rand --steps 50 --eot 10 --cache FILE   # Poisson input
     python benchmarks/bench_suite.py compare [--eps 0.1] [--suite standard]
-    python benchmarks/bench_suite.py vgg     [--samples 4] [--rounds 3]
+    python benchmarks/bench_suite.py vgg     [--samples 4] [--rounds 3] [--T 8]
     python benchmarks/bench_suite.py compare --smoke     # seconds: a tiny run of the code paths (tests)
 """
 from __future__ import annotations
@@ -47,6 +47,8 @@ GRADIENTS = ("stbp", "rga", "bptr", "hart", "pdsg", "assg")
 PUBLISHED = ("fgsm", "pgd10", "apgd20", "sapgd100")
 MODELS = {"IF": 1.0, "LIF 0.9": 0.9}
 SELECTION_SEEDS = {"IF": 10, "LIF 0.9": 11}
+#: ``--smoke``: the samples attacked (of the held-out split for ``select``, of the test split for ``compare``).
+SMOKE_SAMPLES = 8
 
 
 # ------------------------------------------------------------------------------------------- attacks
@@ -141,18 +143,21 @@ def selection_models(smoke: bool, poisson: bool = False):
         models[name] = SNNClassifier(model, 8, "poisson", seed=0) if poisson else \
             SNNClassifier(model, 8, mean=info.mean, std=info.std)
     x, y = train_set.tensors[0][held_out], train_set.tensors[1][held_out]
-    return models, x, y
+    return models, (x[:SMOKE_SAMPLES], y[:SMOKE_SAMPLES]) if smoke else (x, y)
 
 
 def package_models(smoke: bool):
-    """The package's digits models and the test split."""
+    """The package's digits models (``--smoke``: trained for one epoch instead of four) and the test split."""
+    from dataclasses import replace
+
+    from sj_rga.checkpoints import classifier_from_meta
     from sj_rga.data.digits import digits
-    from sj_rga.experiment import classifier_from_meta
-    from sj_rga.training import train_digits
+    from sj_rga.training import DIGITS_PRESET, train_digits, train_model
 
     models = {}
     for name, lam in MODELS.items():
-        model, meta = train_digits(lam=lam)
+        model, meta = train_model("digits_snn", "digits", lam=lam, config=replace(DIGITS_PRESET, epochs=1)) \
+            if smoke else train_digits(lam=lam)
         models[name] = classifier_from_meta(model, meta)
     x, y = digits()[1].tensors
     return models, x, y
@@ -176,7 +181,7 @@ def _se(p: float, n: int) -> float:
 def run_select(args: argparse.Namespace) -> None:
     cache = Path(args.cache)
     results = json.loads(cache.read_text()) if cache.is_file() else {}
-    models, x, y = selection_models(args.smoke, args.rand)
+    models, (x, y) = selection_models(args.smoke, args.rand)
     pool = rand_candidates(args.steps, args.eot) if args.rand else candidates(args.steps)
     print(f"# select: ε = {args.eps} L∞, {args.steps} steps, held-out training images; {_machine()}")
     for model_name, target in models.items():
@@ -232,7 +237,7 @@ def greedy(results: dict) -> None:
 def run_compare(args: argparse.Namespace) -> None:
     models, x, y = package_models(args.smoke)
     if args.smoke:
-        x, y = x[:12], y[:12]
+        x, y = x[:SMOKE_SAMPLES], y[:SMOKE_SAMPLES]
     gradients = GRADIENTS[:2] if args.smoke else GRADIENTS
     attacks = PUBLISHED[:1] if args.smoke else PUBLISHED
     print(f"# compare: ε = {args.eps} L∞ on the digits test split; {_machine()}")
@@ -276,12 +281,12 @@ def run_vgg(args: argparse.Namespace) -> None:
 
     torch.manual_seed(0)
     model = build("vgg11", 10)
-    target = SNNClassifier(model, 8)
+    target = SNNClassifier(model, args.T)
     x = torch.rand(args.samples, 3, 32, 32)
     with torch.no_grad():
         y = target(x).argmax(1)
     entries = SUITES[args.suite]
-    print(f"# vgg: VGG-11, 3x32x32, T = 8, batch {args.samples}, ε = 8/255 L∞, suite {args.suite}; {_machine()}")
+    print(f"# vgg: VGG-11, 3x32x32, T = {args.T}, batch {args.samples}, ε = 8/255 L∞, suite {args.suite}; {_machine()}")
     seconds = {}
     for gradient in dict.fromkeys(g for e in entries for g in e.gradients):
         clf = target.with_gradient(gradient)
@@ -320,6 +325,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--batch", type=int, default=400, help="samples per attack call")
     parser.add_argument("--samples", type=int, default=4, help="vgg: samples timed")
     parser.add_argument("--rounds", type=int, default=3, help="vgg: timed gradient evaluations per estimator")
+    parser.add_argument("-T", "--T", type=int, default=8, help="vgg: time steps (the paper's 8)")
     parser.add_argument("--cache", default="bench_suite_select.json", help="select: per-candidate results")
     parser.add_argument("--rand", action="store_true", help="select: Poisson input, EOT candidates")
     parser.add_argument("--published", action="store_true", help="select: measure the published attacks too")

@@ -25,12 +25,13 @@ from typing import Any, Optional, Sequence
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from sj_rga.checkpoints import classifier_from_meta, load_checkpoint
 from sj_rga.cli import parse_eps
 from sj_rga.data import load_dataset
 from sj_rga.data.synthetic import write_cifar, write_cifar10_dvs
-from sj_rga.experiment import AttackSpec, ResultRow, attack_row, classifier_from_meta
+from sj_rga.experiment import AttackSpec, ResultRow, attack_row
 from sj_rga.metrics import ASR_DEFINITION
-from sj_rga.training import TrainConfig, load_checkpoint, train_model
+from sj_rga.training import TrainConfig, train_model
 
 CONFIG = Path(__file__).with_name("paper_rows.json")
 

@@ -14,8 +14,7 @@ from .rate_nodes import RateIFNode, RateLIFNode, RateParametricLIFNode
 from .shuffle import ShuffleReport, shuffle_test
 from .surrogate import rate_slope
 from .tuning import TuningResult, tune_gradient
-
-__version__ = "0.1.0"
+from .version import __version__ as __version__
 
 __all__ = [
     "RGA", "rate_slope", "rate_mode", "spiking_neurons", "NeuronMapping", "neuron_mapping", "register_neuron",

@@ -17,8 +17,6 @@ is BPTT with the model's own surrogate, in training mode (see :func:`sj_rga.trai
 """
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import Optional
 
@@ -26,21 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from .attacks import PGD
-from .classifier import GRADIENTS, SNNClassifier
+from .classifier import SNNClassifier
+from .gradients import NAMES
+from .validation import check_count, check_finite
 
 #: ``none`` (clean training), ``fgsm`` (FGSM-AT with a random start), ``pgd`` (PGD-AT), ``trades`` (TRADES).
 ADVERSARIAL_METHODS = ("none", "fgsm", "pgd", "trades")
 
 #: TRADES' start: ``x + TRADES_START_SCALE · N(0, 1)`` (Zhang et al.'s code), then clipped to the bounds.
 TRADES_START_SCALE = 0.001
-
-
-def _real(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -50,7 +42,8 @@ class AdversarialConfig:
     ``method``: one of :data:`ADVERSARIAL_METHODS`. ``eps``: radius of the L∞ ball in input units (required
     unless ``method='none'``). ``steps``: inner PGD steps (FGSM-AT: 1; PGD-AT and TRADES: 10 by default).
     ``alpha``: step size in input units (default 1.25·ε for FGSM-AT, 2.5·ε/steps otherwise). ``gradient``:
-    the :class:`~sj_rga.SNNClassifier` gradient of the inner maximisation (``'rga'`` or ``'stbp'``).
+    the :class:`~sj_rga.SNNClassifier` gradient of the inner maximisation, one of :data:`sj_rga.gradients.NAMES`
+    (``'stbp'``, ``'rga'``, ``'bptr'``, ``'hart'``, ``'pdsg'``, ``'assg'``; default ``'rga'``).
     ``beta``: TRADES' weight of the KL term. Unset values are filled in, so the object (and a checkpoint's
     record of it) states exactly what ran.
     """
@@ -65,10 +58,10 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if self.method not in ADVERSARIAL_METHODS:
             raise ValueError(f"adversarial method must be one of {', '.join(ADVERSARIAL_METHODS)}, got {self.method!r}")
-        if self.gradient not in GRADIENTS:
-            raise ValueError(f"the inner maximisation's gradient must be one of {', '.join(GRADIENTS)}, "
+        if self.gradient not in NAMES:
+            raise ValueError(f"the inner maximisation's gradient must be one of {', '.join(NAMES)}, "
                              f"got {self.gradient!r}")
-        beta = _real(self.beta, "beta (TRADES' KL weight)")
+        beta = check_finite(self.beta, "beta (TRADES' KL weight)")
         if beta < 0:
             raise ValueError(f"beta (TRADES' KL weight) must be >= 0, got {beta}")
         object.__setattr__(self, "beta", beta)
@@ -81,19 +74,18 @@ class AdversarialConfig:
         if self.eps is None:
             raise ValueError(f"{self.method} adversarial training needs eps, the L∞ radius in input units "
                              "(e.g. 8/255 for CIFAR images in [0, 1], 0.1 for digits)")
-        eps = _real(self.eps, "eps")
+        eps = check_finite(self.eps, "eps")
         if not eps > 0:
             raise ValueError(f"eps (the L∞ radius in input units) must be > 0, got {eps}")
         steps = self.steps if self.steps is not None else (1 if self.method == "fgsm" else 10)
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-            raise ValueError(f"steps (inner PGD steps) must be an integer >= 1, got {self.steps!r}")
+        steps = check_count(steps, "steps (inner PGD steps)")
         if self.method == "fgsm" and steps != 1:
             raise ValueError(f"FGSM adversarial training takes exactly one step, got steps={steps}: "
                              "use method 'pgd' for several")
         if self.alpha is None:
             alpha = 1.25 * eps if self.method == "fgsm" else 2.5 * eps / steps
         else:
-            alpha = _real(self.alpha, "alpha")
+            alpha = check_finite(self.alpha, "alpha")
             if not alpha > 0:
                 raise ValueError(f"alpha (the inner step size in input units) must be > 0, got {alpha}")
         object.__setattr__(self, "eps", eps)

@@ -19,14 +19,12 @@ from . import layouts
 from ._compat import reset_net
 from .errors import UserModelError, model_location
 from .fast import RGA_PATHS
-from .gradients import NAMES, GradientEstimator, Statistics, estimator
+from .gradients import GradientEstimator, Statistics, estimator
 from .intercept import restore_model_state, save_model_state
 from .mapping import SPIKING_BASES, spiking_neurons
 from .seeding import StreamPool, sample_indices
 
 Bounds = Optional[tuple[Optional[float], Optional[float]]]
-#: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
-GRADIENTS = NAMES
 
 #: Wrappers that copy or synchronise a module and run it; the classifier runs the module inside them itself.
 PARALLEL_WRAPPERS = (nn.DataParallel, nn.parallel.DistributedDataParallel)
@@ -73,34 +71,53 @@ def unwrap_parallel(model: nn.Module) -> nn.Module:
 UNDECLARED_ROWS = 2 ** 48
 
 class SNNClassifier(nn.Module):
-    """Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space.
+    r"""Logits ``[B, classes]`` (mean over T) of a SpikingJelly model, for attacks in pixel space::
 
-    ``model`` maps a time-major ``[T, B, ...]`` tensor to ``[T, B, classes]`` (or ``[B, classes]``);
-    ``input_layout`` says otherwise (:mod:`sj_rga.layouts`): ``'BT'`` for a batch-first ``[B, T, ...]``
-    input (output ``[B, T, classes]`` or ``[B, classes]``), ``'B'`` for a model that takes one static
-    ``[B, ...]`` batch and repeats it over its own T steps (Spikformer-style; 'direct' encoding only).
-    ``output`` picks the logits from a tuple, list or dict output: an index (``output=0`` for
-    ``(logits, hook)``), a key, or a callable. An exception raised inside the model is re-raised as
-    :class:`sj_rga.errors.UserModelError`, chained to it, naming the model's file and line and the layout.
-    ``encoding``: ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
-    with a straight-through backward; ``eot`` samples averaged when gradients are taken; ``seed`` makes
-    the spikes reproducible), ``'frames'`` (input ``[B, T, C, H, W]`` event frames; T must equal the
-    data's time axis). ``mean``/``std`` (per channel) normalise the encoded input inside; ``bounds`` is the
-    valid input range (``None`` for no bound on a side; e.g. ``(0, None)`` for event counts).
+        logits(x) = (1/T) Σ_t model(normalise(encode(x)))[t]
 
-    ``gradient``: the input-gradient estimator (method §2), by name (``'stbp'``, ``'rga'``, ``'bptr'``,
-    ``'hart'``, ``'pdsg'``, ``'assg'``, with the published defaults) or as an object carrying its
-    parameters (``sj_rga.gradients.HART(gamma=0.5)``, ``RGA(lam=0.9)``, ``ASSG(A=0.45)``, ...). The forward
-    logits are the stock model's, bit for bit, whatever the estimator.
+    The forward logits are the stock model's, bit for bit, whatever the estimator; the backward is the
+    input gradient of the chosen estimator (method §2).
 
-    ``rga_path`` (RGA, BPTR and HART, the time-uniform estimators): ``'auto'`` takes the fast path
-    (:mod:`sj_rga.fast`: a no-grad T-step forward plus one T = 1 backward, same logits and gradients) when
-    the model provably allows it and the per-layer backward otherwise; ``'fast'`` insists (ValueError if
-    not provable); ``'layer'`` always takes the per-layer backward.
+    Arguments:
+        model (nn.Module): maps a time-major ``[T, B, ...]`` tensor (see ``input_layout``) to ``[T, B, classes]``
+            (or ``[B, classes]``).
+        T (int): time steps ≥ 1; for ``'frames'`` it must equal the data's time axis.
+        encoding (str): ``'direct'`` (input ``[B, ...]`` repeated T times), ``'poisson'`` (Bernoulli spikes
+            with a straight-through backward) or ``'frames'`` (input ``[B, T, C, H, W]`` event frames).
+            (Default: ``'direct'``)
+        gradient (str or GradientEstimator): the input-gradient estimator, by name (``'stbp'``, ``'rga'``,
+            ``'bptr'``, ``'hart'``, ``'pdsg'``, ``'assg'``, with the published defaults) or as an object
+            carrying its parameters (``sj_rga.gradients.HART(gamma=0.5)``, ``RGA(lam=0.9)``, ``ASSG(A=0.45)``,
+            ...). (Default: ``'rga'``)
+        mean (float, sequence of floats or None): per-channel mean subtracted from the encoded input, in pixel
+            units. (Default: None)
+        std (float, sequence of floats or None): per-channel standard deviation dividing it. (Default: None)
+        bounds (tuple): the valid input range ``(low, high)`` in pixel units, ``None`` for no bound on a side
+            (e.g. ``(0, None)`` for event counts). (Default: ``(0.0, 1.0)``)
+        eot (int): Poisson samples averaged when gradients are taken (``'poisson'`` only). (Default: 1)
+        seed (int or None): makes the Poisson spikes reproducible, per sample (:mod:`sj_rga.seeding`; None:
+            torch's global generator). (Default: None)
+        rga_path (str): for RGA, BPTR and HART (the time-uniform estimators): ``'auto'`` takes the fast path
+            (:mod:`sj_rga.fast`: a no-grad T-step forward plus one T = 1 backward, same logits and gradients)
+            when the model provably allows it and the per-layer backward otherwise; ``'fast'`` insists
+            (ValueError if not provable); ``'layer'`` always takes the per-layer backward. (Default: ``'auto'``)
+        parameter_gradients (bool): False builds no autograd graph to the model's parameters, so an attack
+            (or torchattacks' FAB, which calls ``.backward()``) leaves no ``.grad`` on them; their
+            ``requires_grad`` flags are restored after every call. True keeps the graph (adversarial
+            training). (Default: False)
+        input_layout (str): what the model takes (:mod:`sj_rga.layouts`): ``'TB'`` a time-major ``[T, B, ...]``
+            tensor; ``'BT'`` a batch-first ``[B, T, ...]`` one (output ``[B, T, classes]`` or ``[B, classes]``);
+            ``'B'`` one static ``[B, ...]`` batch that the model repeats over its own T steps (Spikformer-style;
+            'direct' encoding only). (Default: ``'TB'``)
+        output (int, str, callable or None): picks the logits out of a tuple, list or dict output: an index
+            (``output=0`` for ``(logits, hook)``), a key, or a callable. (Default: None)
 
-    ``parameter_gradients``: False (the default) builds no autograd graph to the model's parameters, so
-    an attack (or torchattacks' FAB, which calls ``.backward()``) leaves no ``.grad`` on them; their
-    ``requires_grad`` flags are restored after every call. True keeps the graph (adversarial training).
+    Shape:
+        - input: a pixel-space batch, images ``[B, C, H, W]`` (``[B, T, C, H, W]`` frames) within ``bounds``.
+        - output: logits ``[B, classes]``.
+
+    An exception raised inside the model is re-raised as :class:`sj_rga.errors.UserModelError`, chained to it,
+    naming the model's file and line and the layout it was fed.
 
     ASSG's statistics live here, never in the model: a new classifier starts fresh, every forward taken
     with gradients updates them once (not again inside the EOT repeats), and :meth:`restart` starts them
@@ -110,6 +127,13 @@ class SNNClassifier(nn.Module):
     the wrapped module itself, on its device, so every estimator sees the whole batch (DataParallel's
     copies would not carry a batch statistic, and an input gradient needs no parameter synchronisation).
     For several GPUs run one process per GPU under torchrun, each attacking its share of the data.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, encoding="direct", gradient="rga",
+        ...                                   mean=(0.5,), std=(0.25,))
+        >>> logits = classifier(images)                       # [B, classes]
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255)(images, labels)
     """
 
     def __init__(

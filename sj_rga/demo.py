@@ -2,9 +2,9 @@
 
 Trains (or reuses from a cache) reference SNNs with the paper's settings (direct input, T = 8, triangle
 surrogate, IF and a λ = 0.9 LIF, a Poisson-input model, each with an independently trained source model
-for black-box attacks), then runs the spike shuffle test, FGSM and PGD with every gradient estimator
-(:data:`sj_rga.experiment.GRADIENTS`: STBP, RGA, BPTR, HART, PDSG, ASSG), white-box and black-box, the 2×
-time-extended attack, Poisson input with EOT, and sweeps of ε and λ.
+for black-box attacks), then runs the spike shuffle test, FGSM and PGD with each of the six input gradients
+(STBP, RGA, BPTR, HART, PDSG, ASSG: :mod:`sj_rga.gradients`), white-box and black-box, the 2× time-extended
+attack, Poisson input with EOT, and sweeps of ε and λ.
 """
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from typing import Any, Callable
 
 import torch
 
+from .checkpoints import classifier_from_meta, load_checkpoint
 from .data.digits import digits
-from .experiment import GRADIENTS, AttackSpec, ResultRow, attack_row, classifier_from_meta
+from .experiment import GRADIENTS, AttackSpec, ResultRow, attack_row
 from .files import atomic_path
 from .report import sweep
 from .shuffle import shuffle_test
-from .training import DIGITS_PRESET, TrainConfig, load_checkpoint, train_model
+from .training import DIGITS_PRESET, TrainConfig, train_model
 
 #: Training seeds of the targets and of their black-box sources (trained the same way, separately).
 TARGET_SEED, SOURCE_SEED = 0, 1
@@ -45,7 +46,7 @@ class DemoSettings:
 
     @classmethod
     def quick(cls) -> DemoSettings:
-        return cls(samples=64, eps_sweep=(0.05, 0.15), lam_sweep=(1.0, 0.9), pgd_steps=2, eot=2,
+        return cls(samples=32, eps_sweep=(0.05,), lam_sweep=(1.0, 0.9), pgd_steps=2, eot=2,
                    train=replace(DIGITS_PRESET, epochs=2, max_batches=20))
 
 

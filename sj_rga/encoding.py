@@ -10,11 +10,13 @@
 """
 from __future__ import annotations
 
-from typing import Literal, Sequence, Union
+from dataclasses import dataclass
+from typing import Literal, Optional, Sequence, Union
 
 import torch
 
 from .seeding import SampleStreams
+from .validation import check_count
 
 Encoding = Literal["direct", "poisson", "frames"]
 ENCODINGS = ("direct", "poisson", "frames")
@@ -48,9 +50,7 @@ def frames(x: torch.Tensor) -> torch.Tensor:
 
 def time_extended(T: int, factor: int) -> int:
     """Steps of a time-extended attack: craft with ``factor``·T steps (the paper uses factor = 2)."""
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"the time-extension factor must be an integer >= 1, got {factor!r}")
-    return T * factor
+    return T * check_count(factor, "the time-extension factor")
 
 
 def normalise(x_seq: torch.Tensor, mean: Union[None, Sequence[float], torch.Tensor],
@@ -81,3 +81,33 @@ def encode(x: torch.Tensor, T: int, encoding: Encoding, mean=None, std=None,
     else:
         raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
     return normalise(x_seq, mean, std)
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How a data batch becomes the model's time-major input, as :class:`sj_rga.SNNClassifier` does it.
+
+    ``encoding``: ``"direct"`` (the image repeated over ``T`` steps),
+    ``"poisson"`` (each step a Bernoulli spike with the pixel value in [0, 1] as probability) or
+    ``"frames"`` (batches are ``[B, T, C, H, W]`` frames, moved to time-major). The encoded input is then
+    normalised per channel by ``mean``/``std`` when they are given.
+    """
+
+    T: int
+    encoding: str = "direct"
+    mean: Optional[Sequence[float]] = None
+    std: Optional[Sequence[float]] = None
+
+    def __post_init__(self) -> None:
+        if self.T < 1:
+            raise ValueError(f"T must be at least 1, got {self.T}")
+        if self.encoding not in ENCODINGS:
+            raise ValueError(f"encoding must be one of {', '.join(ENCODINGS)}, got {self.encoding!r}")
+        if (self.mean is None) != (self.std is None):
+            raise ValueError("give both mean and std, or neither")
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """``[B, C, H, W]`` images in [0, 1] (or ``[B, T, C, H, W]`` frames) -> ``[T, B, C, H, W]``."""
+        if self.encoding == "frames" and (batch.dim() != 5 or batch.shape[1] != self.T):
+            raise ValueError(f"frames encoding expects [B, T={self.T}, C, H, W] batches, got {tuple(batch.shape)}")
+        return encode(batch, self.T, self.encoding, self.mean, self.std)

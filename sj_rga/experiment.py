@@ -1,32 +1,18 @@
-"""One row of the paper's results table: an attack, white-box and black-box, with STBP and RGA gradients."""
+"""One row of the paper's results table: an attack, white-box and black-box, with each input gradient asked for
+(all six of :data:`GRADIENTS` by default)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
-
-import torch.nn as nn
 
 from .attacks import FGSM, PGD
 from .classifier import SNNClassifier
 from .gradients import NAMES
 from .metrics import Data, evaluate
 
+#: The estimators' names (``sj_rga.gradients.NAMES``): stbp, rga, bptr, hart, pdsg, assg.
 GRADIENTS = NAMES
 ATTACKS = ("fgsm", "pgd")
-
-
-def classifier_from_meta(model: nn.Module, meta: dict[str, Any], gradient: str = "rga", T: Optional[int] = None,
-                         eot: int = 1, seed: Optional[int] = None) -> SNNClassifier:
-    """An :class:`SNNClassifier` fed the way a checkpoint's model was trained (``meta`` from
-    :func:`sj_rga.training.load_checkpoint`): its T, encoding, normalisation, bounds (default: frames
-    have no upper bound, images lie in [0, 1]), input layout and output selector (default 'TB', None)."""
-    inputs = meta["input"]
-    encoding = inputs["encoding"]
-    bounds = inputs.get("bounds") or ((0.0, None) if encoding == "frames" else (0.0, 1.0))
-    return SNNClassifier(model, inputs["T"] if T is None else T, encoding=encoding, gradient=gradient,
-                         mean=inputs.get("mean"), std=inputs.get("std"), bounds=tuple(bounds),
-                         eot=eot if encoding == "poisson" else 1, seed=seed,
-                         input_layout=inputs.get("input_layout") or "TB", output=inputs.get("output"))
 
 
 @dataclass(frozen=True)

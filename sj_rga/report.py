@@ -24,6 +24,7 @@ import torch
 from .experiment import ResultRow
 from .files import to_json
 from .metrics import ASR_DEFINITION
+from .version import __version__
 
 BOXES = {"white_box": "WB", "black_box": "BB"}
 BOX_NAMES = {"white_box": "white-box", "black_box": "black-box"}
@@ -268,8 +269,6 @@ def spikingjelly_version() -> str:
 
 def versions() -> dict[str, str]:
     """The versions of Python, torch, SpikingJelly and sj-rga."""
-    from . import __version__
-
     return {"python": platform.python_version(), "torch": str(torch.__version__),
             "spikingjelly": spikingjelly_version(), "sj_rga": __version__}
 

@@ -1,4 +1,4 @@
-"""The paper's training recipe (BPTT with the model's own surrogate) and checkpoints that rebuild their model.
+"""The paper's training recipe: BPTT with the model's own surrogate (checkpoints: :mod:`sj_rga.checkpoints`).
 
 Recipe (Bu et al., CVPR 2023): SGD, lr 0.1, momentum 0.9, weight decay 5e-4, cosine schedule over 200
 epochs, batch 64, cross-entropy on the output averaged over T, BPTT through the neurons' surrogate (the
@@ -6,8 +6,9 @@ triangle ``PiecewiseQuadratic(alpha=1)`` by default). The network state is reset
 
 Inputs reach the model time-major: a static image batch ``[B, C, H, W]`` in pixel space [0, 1] is
 repeated over T and normalised (``mean``/``std``, direct encoding) or drawn as Poisson spikes of the
-pixel values; a frame batch ``[B, T, C, H, W]`` is transposed to ``[T, B, C, H, W]``. The checkpoint
-records this input setting so that attacks feed the model the same way.
+pixel values; a frame batch ``[B, T, C, H, W]`` is transposed to ``[T, B, C, H, W]``
+(:class:`~sj_rga.encoding.InputSpec`). The checkpoint records this input setting so that attacks feed the
+model the same way.
 
 Adversarial training (method §4; :mod:`sj_rga.adversarial`): with ``TrainConfig(adversarial=...)`` every step
 first finds adversarial inputs with the model as it will be evaluated (an :class:`sj_rga.SNNClassifier`:
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -28,48 +29,15 @@ from spikingjelly.activation_based import functional
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
-from . import __version__, distributed
-from . import encoding as enc
-from ._compat import VERSION as SPIKINGJELLY_VERSION
+from . import distributed
 from .adversarial import AdversarialConfig, adversarial_examples, adversarial_loss, random_start
+from .checkpoints import CHECKPOINT_FORMAT, classifier_from_meta, save_checkpoint
 from .classifier import SNNClassifier
 from .data import load_dataset
-from .files import atomic_path
+from .encoding import InputSpec
 from .models import MODELS, build
 from .progress import progress_bar
-
-#: Marks a file written by :func:`save_checkpoint`.
-CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"
-
-
-@dataclass(frozen=True)
-class InputSpec:
-    """How a data batch becomes the model's time-major input, as :class:`sj_rga.SNNClassifier` does it.
-
-    ``encoding`` (see :mod:`sj_rga.encoding`): ``"direct"`` (the image repeated over ``T`` steps),
-    ``"poisson"`` (each step a Bernoulli spike with the pixel value in [0, 1] as probability) or
-    ``"frames"`` (batches are ``[B, T, C, H, W]`` frames, moved to time-major). The encoded input is then
-    normalised per channel by ``mean``/``std`` when they are given.
-    """
-
-    T: int
-    encoding: str = "direct"
-    mean: Optional[Sequence[float]] = None
-    std: Optional[Sequence[float]] = None
-
-    def __post_init__(self) -> None:
-        if self.T < 1:
-            raise ValueError(f"T must be at least 1, got {self.T}")
-        if self.encoding not in enc.ENCODINGS:
-            raise ValueError(f"encoding must be one of {', '.join(enc.ENCODINGS)}, got {self.encoding!r}")
-        if (self.mean is None) != (self.std is None):
-            raise ValueError("give both mean and std, or neither")
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        """``[B, C, H, W]`` images in [0, 1] (or ``[B, T, C, H, W]`` frames) -> ``[T, B, C, H, W]``."""
-        if self.encoding == "frames" and (batch.dim() != 5 or batch.shape[1] != self.T):
-            raise ValueError(f"frames encoding expects [B, T={self.T}, C, H, W] batches, got {tuple(batch.shape)}")
-        return enc.encode(batch, self.T, self.encoding, self.mean, self.std)
+from .validation import check_count
 
 
 @dataclass
@@ -146,8 +114,6 @@ def accuracy(model: nn.Module, dataset: Dataset, inputs: InputSpec, batch_size: 
 def inner_classifier(model: nn.Module, inputs: InputSpec, gradient: str) -> SNNClassifier:
     """The :class:`~sj_rga.SNNClassifier` that adversarial training attacks: ``model`` fed as ``inputs`` says
     (T, encoding, normalisation; bounds [0, 1] for images, [0, ∞) for event frames), with ``gradient``."""
-    from .experiment import classifier_from_meta
-
     return classifier_from_meta(model, {"input": asdict(inputs)}, gradient=gradient)
 
 
@@ -184,9 +150,8 @@ class GlobalBatches(Sampler[list[int]]):
 
     def __init__(self, size: int, batch_size: int, seed: int, max_batches: Optional[int] = None,
                  world: Optional[distributed.World] = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-        self.size, self.batch_size, self.world = size, batch_size, world or distributed.World()
+        self.size, self.batch_size = size, check_count(batch_size, "batch_size")
+        self.world = world or distributed.World()
         batches = -(-size // batch_size)
         self.batches = batches if max_batches is None else min(batches, max_batches)
         self.generator = torch.Generator().manual_seed(seed)
@@ -289,71 +254,6 @@ def train(model: nn.Module, train_set: Dataset, inputs: InputSpec, config: Optio
     return TrainResult(model, test_accuracy, history)
 
 
-def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict[str, Any], inputs: InputSpec,
-                    dataset: str, accuracy: Optional[float], config: Optional[TrainConfig] = None) -> Path:
-    """Write ``model``'s weights with everything needed to rebuild and feed it.
-
-    ``model_config``: the keyword arguments of :func:`sj_rga.models.build` that built ``model`` (name,
-    num_classes, lam, surrogate, ...). ``config`` is recorded under ``"train"``, its adversarial settings under
-    ``["train"]["adversarial"]`` (method, eps, steps, alpha, gradient, beta). The file is a dict of plain
-    values and tensors, loadable with ``torch.load(path, weights_only=True)``; it is written to a temporary
-    file first and renamed, so ``path`` never holds a partial checkpoint.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {
-        "format": CHECKPOINT_FORMAT,
-        "model": dict(model_config),
-        "input": {**asdict(inputs), "mean": _plain(inputs.mean), "std": _plain(inputs.std)},
-        "dataset": dataset,
-        "accuracy": accuracy,
-        "train": None if config is None else asdict(config),
-        "versions": {"sj_rga": __version__, "spikingjelly": SPIKINGJELLY_VERSION, "torch": str(torch.__version__)},
-        "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
-    }
-    with atomic_path(path) as partial:  # all or nothing: an interrupted save leaves no half-written checkpoint
-        torch.save(record, partial)
-    return path
-
-
-def _plain(values: Optional[Sequence[float]]) -> Optional[list[float]]:
-    return None if values is None else [float(v) for v in values]
-
-
-def load_checkpoint(path: Union[str, Path], model: Optional[nn.Module] = None,
-                    map_location: Union[str, torch.device] = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """``(model in eval mode, meta)`` from a :func:`save_checkpoint` file.
-
-    Without ``model`` the model is rebuilt with ``build(**meta["model"])``; with one, the weights are loaded
-    into it. ``meta`` holds everything but the weights: ``model`` (build arguments), ``input`` (T,
-    encoding, mean, std: the :class:`InputSpec`), ``dataset``, ``accuracy``, ``train``, ``versions``.
-    Raises ValueError when the file is no sj-rga checkpoint or its weights do not fit the model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # torch raises several types for unreadable or unsafe files
-        raise ValueError(f"{path} is not a readable sj-rga checkpoint ({err})") from err
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not an sj-rga checkpoint (written by sj_rga.training.save_checkpoint)")
-    meta = {key: value for key, value in checkpoint.items() if key != "state_dict"}
-    model = build(**meta["model"]) if model is None else model
-    try:
-        model.load_state_dict(checkpoint["state_dict"])
-    except RuntimeError as err:
-        raise ValueError(
-            f"checkpoint {path} (model {meta['model']}) does not fit the model {type(model).__name__}: {err}"
-        ) from err
-    return model.eval(), meta
-
-
-def input_spec(meta: dict[str, Any]) -> InputSpec:
-    """The :class:`InputSpec` a checkpoint's model was trained with (from :func:`load_checkpoint`'s meta)."""
-    return InputSpec(**meta["input"])
-
-
 def train_model(model_name: Optional[str], dataset: str, root: Optional[Union[str, Path]] = None,
                 download: bool = False, *, T: Optional[int] = None, encoding: Optional[str] = None,
                 lam: float = 1.0, surrogate: str = "PiecewiseQuadratic",
@@ -361,7 +261,7 @@ def train_model(model_name: Optional[str], dataset: str, root: Optional[Union[st
                 checkpoint: Optional[Union[str, Path]] = None,
                 dataset_options: Optional[dict[str, Any]] = None) -> tuple[nn.Module, dict[str, Any]]:
     """Build, train and (optionally) checkpoint a reference model on a named data set; returns
-    ``(model, meta)`` as :func:`load_checkpoint` would.
+    ``(model, meta)`` as :func:`~sj_rga.checkpoints.load_checkpoint` would.
 
     ``model_name`` defaults to the data set's model (``digits_snn``, ``vgg11``, ``dvs_vgg``), ``T`` to its
     time steps (8; 10 frames for CIFAR10-DVS, where T is the frame count), ``encoding`` to ``"direct"``

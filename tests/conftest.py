@@ -28,19 +28,36 @@ def _registries_left_as_found():
 
 
 @pytest.fixture(scope="session")
-def digits_models():
+def digits_trained(tmp_path_factory):
+    """``train_digits`` (direct input, T = 8, IF neurons, the paper's triangle surrogate) with training seeds 0
+    and 1, trained once per session: [(model, meta, checkpoint path)]. Every test that needs a trained digits
+    model shares these (training them again is a few seconds each)."""
+    from sj_rga.training import train_digits
+
+    runs = []
+    for seed in (0, 1):
+        path = tmp_path_factory.mktemp("digits") / f"digits_seed{seed}.pt"
+        model, meta = train_digits(T=8, lam=1.0, seed=seed, checkpoint=path)
+        assert meta["accuracy"] > 0.85 and not model.training
+        runs.append((model, meta, path))
+    return runs
+
+
+@pytest.fixture(scope="session")
+def digits_models(digits_trained):
     """Two independently trained digits SNNs (direct input, T = 8, IF neurons, triangle surrogate as in
     the paper) and the test split: (model_a, model_b, x_test [N, 1, 8, 8] in [0, 1], y_test [N])."""
     from sj_rga.data.digits import digits
-    from sj_rga.training import train_digits
 
-    models = []
-    for seed in (0, 1):
-        model, meta = train_digits(T=8, lam=1.0, seed=seed)
-        assert meta["accuracy"] > 0.85
-        models.append(model)
     x, y = digits()[1].tensors
-    return models[0], models[1], x, y
+    return digits_trained[0][0], digits_trained[1][0], x, y
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint(digits_trained):
+    """The checkpoint of ``digits_models``' first model, as ``train_digits(checkpoint=...)`` wrote it
+    (``sj-rga train --data digits`` trains the same model). Read it, never write to it."""
+    return digits_trained[0][2]
 
 
 @pytest.fixture(autouse=True)

@@ -69,7 +69,7 @@ def wrapped_gradients(out: Path) -> None:
     from torch.nn.parallel import DistributedDataParallel
 
     from sj_rga import SNNClassifier
-    from sj_rga.classifier import GRADIENTS
+    from sj_rga.experiment import GRADIENTS
 
     torch.manual_seed(0)
     model = models.build("digits_snn", 10)
@@ -105,7 +105,7 @@ INVARIANCE_SAMPLES = 24
 
 def suite_target(checkpoint: Path):
     """The classifier sj-rga evaluate builds for the checkpoint with --seed SUITE_SEED."""
-    from sj_rga.experiment import classifier_from_meta
+    from sj_rga.checkpoints import classifier_from_meta
 
     model, meta = training.load_checkpoint(checkpoint)
     return classifier_from_meta(model, meta, seed=SUITE_SEED)

@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional, neuron
 
-from sj_rga import SNNClassifier, training
+from sj_rga import SNNClassifier, checkpoints, training
 from sj_rga.adversarial import AdversarialConfig, adversarial_examples, adversarial_loss
-from sj_rga.classifier import GRADIENTS
 from sj_rga.cli import main as cli_main
+from sj_rga.experiment import GRADIENTS
 from sj_rga.training import InputSpec, TrainConfig
 
 from rga_reference import ReferenceRGA
@@ -217,7 +217,7 @@ def test_checkpoint_records_the_adversarial_settings(tmp_path):
     config = TrainConfig(epochs=1, batch_size=32, max_batches=1, progress=False,
                          adversarial=AdversarialConfig("trades", eps=0.1, steps=2, gradient="stbp"))
     training.train_model("digits_snn", "digits", T=2, config=config, checkpoint=tmp_path / "m.pt")
-    _, meta = training.load_checkpoint(tmp_path / "m.pt")
+    _, meta = checkpoints.load_checkpoint(tmp_path / "m.pt")
     assert meta["train"]["adversarial"] == {"method": "trades", "eps": 0.1, "steps": 2, "alpha": pytest.approx(0.125),
                                             "gradient": "stbp", "beta": 6.0}
     assert TrainConfig(**meta["train"]).adversarial == config.adversarial
@@ -260,7 +260,7 @@ def test_cli_trains_adversarially_and_records_it(tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "pgd adversarial training (ε=0.1, 2 step(s) of 0.125, stbp gradient)" in done.stdout
-    cli_model, meta = training.load_checkpoint(out)
+    cli_model, meta = checkpoints.load_checkpoint(out)
     assert json.loads(json.dumps(meta["train"]["adversarial"])) == {
         "method": "pgd", "eps": 0.1, "steps": 2, "alpha": 0.125, "gradient": "stbp", "beta": 6.0}
     # the command line trains exactly what the library trains with the same settings (the benchmark relies on it)

@@ -47,7 +47,7 @@ def test_suite_benchmark_compares_with_the_published_union():
 
 
 def test_suite_benchmark_times_the_suite_on_vgg11():
-    out = run_script("bench_suite.py", "vgg", "--samples", "1", "--rounds", "1", "--suite", "fast")
+    out = run_script("bench_suite.py", "vgg", "--samples", "1", "--rounds", "1", "--suite", "fast", "--T", "2")
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| apgd")]
     assert [r[2].strip() for r in rows] == ["21", "21"]  # APGD-CE, 20 steps: 21 gradient evaluations each
     assert "s per sample" in out.splitlines()[-1]

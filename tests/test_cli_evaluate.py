@@ -45,15 +45,6 @@ def _strict_json(path):
     return json.loads(path.read_text(), parse_constant=refuse)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from sj_rga.training import train_digits
-
-    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
-    train_digits(checkpoint=path)
-    return path
-
-
 @pytest.fixture()
 def user_module(tmp_path, monkeypatch):
     """A module of the user's in the current folder (removed from sys.modules afterwards)."""
@@ -70,10 +61,10 @@ def user_module(tmp_path, monkeypatch):
     sys.modules.pop(name, None)
 
 
-def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, checkpoint):
+def test_evaluate_a_checkpoint_prints_rows_and_writes_json_and_csv(tmp_path, digits_checkpoint):
     out = tmp_path / "out"
-    done = run("evaluate", "--checkpoint", str(checkpoint), "--data", "digits", "--eps", "0.1", "--suite", "fast",
-               "--limit", "48", "--batch-size", "16", "--out", str(out), "--no-progress")
+    done = run("evaluate", "--checkpoint", str(digits_checkpoint), "--data", "digits", "--eps", "0.1",
+               "--suite", "fast", "--limit", "48", "--batch-size", "16", "--out", str(out), "--no-progress")
     assert done.returncode == 0, done.stderr[-3000:]
     assert all(entry.name in done.stdout for entry in SUITES["fast"])
     assert "worst case" in done.stdout and str(out) in done.stdout
@@ -157,8 +148,8 @@ def test_user_model_mistakes_are_one_line_exit_2(tmp_path, user_module, capsys, 
     assert not (tmp_path / "out").exists()
 
 
-def test_a_checkpoint_and_a_factory_together_are_refused(tmp_path, user_module, checkpoint, capsys):
-    assert main(["evaluate", "--checkpoint", str(checkpoint), "--model", f"{user_module}:build", "-T", "4",
+def test_a_checkpoint_and_a_factory_together_are_refused(tmp_path, user_module, digits_checkpoint, capsys):
+    assert main(["evaluate", "--checkpoint", str(digits_checkpoint), "--model", f"{user_module}:build", "-T", "4",
                  "--eps", "0.1", "--out", str(tmp_path / "o")]) == 2
     assert "either --checkpoint or --model" in capsys.readouterr().err
 
@@ -173,9 +164,9 @@ def test_a_checkpoint_and_a_factory_together_are_refused(tmp_path, user_module, 
     (["--eps", "0.1", "--encoding", "frames"], "does not fit --data digits"),
 ], ids=["negative eps", "unknown suite", "unknown norm", "rand on direct input", "batch size 0", "eps above 1",
         "frames for images"])
-def test_bad_evaluate_arguments_are_one_line_exit_2(tmp_path, checkpoint, capsys, args, message):
+def test_bad_evaluate_arguments_are_one_line_exit_2(tmp_path, digits_checkpoint, capsys, args, message):
     out = str(tmp_path / "o")
-    assert main(["evaluate", "--checkpoint", str(checkpoint), *args, "--out", out, "--no-progress"]) == 2
+    assert main(["evaluate", "--checkpoint", str(digits_checkpoint), *args, "--out", out, "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("sj-rga evaluate: error:") and message in err[0], err
     assert not (tmp_path / "o").exists()

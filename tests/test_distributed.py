@@ -14,7 +14,7 @@ import torch.distributed as dist
 from distributed_worker import small_training
 from spikingjelly.activation_based import layer
 
-from sj_rga import distributed, training
+from sj_rga import checkpoints, distributed, training
 from sj_rga.data import digits
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -146,7 +146,7 @@ def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(tmp_path, pois
     from sj_rga import SNNClassifier, evaluate, shuffle_test
     from sj_rga.attacks import PGD, AutoAttack
 
-    model, _ = training.load_checkpoint(poisson_checkpoint)
+    model, _ = checkpoints.load_checkpoint(poisson_checkpoint)
     torch.save(model.state_dict(), tmp_path / "model.pt")
     done = torchrun(WORKER, "evaluate", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -173,7 +173,7 @@ def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(checkpo
     torchattacks = pytest.importorskip("torchattacks")
     from sj_rga import SNNClassifier, evaluate
     from sj_rga.seeding import sample_indices
-    from sj_rga.training import load_checkpoint
+    from sj_rga.checkpoints import load_checkpoint
 
     target = SNNClassifier(load_checkpoint(checkpoint)[0], 4, encoding="poisson", seed=1)
     x, y = digits()[1].tensors

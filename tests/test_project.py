@@ -1,8 +1,15 @@
-"""Project basics a user and a packager rely on: licence, changelog, version, typing marker, lint, README."""
+"""Project basics a user and a packager rely on: licence, changelog, version, typing marker, and a README whose
+commands are the ones CI runs, whose Python snippets run and whose paths exist. (Lint: CI runs ruff.)"""
+import ast
 import configparser
+import importlib
+import importlib.util
 import re
+import subprocess
 from importlib.metadata import version
 from pathlib import Path
+
+import pytest
 
 import sj_rga
 
@@ -30,53 +37,119 @@ def test_changelog_has_unreleased_and_the_first_release():
 
 def test_version_is_set_in_one_place_and_py_typed_ships():
     setup = _setup()
-    assert setup["metadata"]["version"].strip() == "attr: sj_rga.__version__"
+    module, _, name = setup["metadata"]["version"].strip().removeprefix("attr:").strip().rpartition(".")
+    assert module == "sj_rga.version"  # its own module: reading it imports nothing else of the package
+    assert getattr(importlib.import_module(module), name) == sj_rga.__version__ == version("sj-rga")
     assert "py.typed" in setup["options.package_data"]["sj_rga"] and (ROOT / "sj_rga" / "py.typed").is_file()
-    assert version("sj-rga") == sj_rga.__version__
 
 
-def test_spikingjelly_is_bounded_below_its_next_minor_release():
-    requirements = _setup()["options"]["install_requires"].split()
-    assert "spikingjelly>=0.0.0.0.14,<2.1" in requirements
-    assert "spikingjelly==2.1" in (ROOT / "README.md").read_text()  # how to try a newer release
+def _face_imports(path: Path) -> list[str]:
+    """The imports in ``path`` (a module of sj_rga) that read names from the package face ``sj_rga``."""
+    package = ".".join(path.relative_to(ROOT).with_suffix("").parts[:-1] if path.name != "__init__.py"
+                       else path.relative_to(ROOT).parts[:-1])
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name == "sj_rga"]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[:len(parts) - node.level + 1] + ([node.module] if node.module else []))
+            if base == "sj_rga":
+                found += [f"sj_rga.{alias.name}" for alias in node.names
+                          if importlib.util.find_spec(f"sj_rga.{alias.name}") is None]
+    return found
 
 
-def test_ruff_is_configured_and_run_in_ci():
-    pyproject = (ROOT / "pyproject.toml").read_text()
-    assert "[tool.ruff]" in pyproject and "line-length = 120" in pyproject
-    assert re.search(r"^ruff check \.$", (ROOT / ".ci" / "run").read_text(), re.M)
+def test_no_module_inside_the_package_imports_the_package_face():
+    offenders = {str(path.relative_to(ROOT)): names for path in sorted((ROOT / "sj_rga").rglob("*.py"))
+                 if (names := _face_imports(path))}
+    assert offenders == {}
 
 
-def test_readme_starts_with_the_two_set_up_commands_and_documents_the_basics():
+def test_spikingjelly_is_bounded_below_its_next_minor_release_and_the_readme_says_how_to_pass_it():
+    from packaging.specifiers import SpecifierSet
+
+    requirement = next(r for r in _setup()["options"]["install_requires"].split() if r.startswith("spikingjelly"))
+    bound = SpecifierSet(requirement.removeprefix("spikingjelly"))
+    assert "0.0.0.0.14" in bound and "2.0.0" in bound and "2.1.0" not in bound
+    newer = re.search(r'pip install --no-deps "spikingjelly==([^"]+)"', (ROOT / "README.md").read_text())
+    assert newer and "2.1.0" in SpecifierSet(f"=={newer[1]}")  # the README's command installs past the bound
+
+
+def _ci_test_command() -> str:
+    """The test command ``.ci/run`` takes from the README (its own shell line, run here)."""
+    line = next(line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.startswith("test_command="))
+    done = subprocess.run(["bash", "-c", f'{line}; printf %s "$test_command"'], cwd=ROOT, capture_output=True,
+                          text=True, check=True)
+    return done.stdout
+
+
+def test_the_readme_starts_with_the_install_and_the_test_command_that_ci_runs():
     text = (ROOT / "README.md").read_text()
-    first_block = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
-    assert first_block == ['pip install . && sj-rga demo', 'pip install ".[test]" && python -m pytest -q']
-    for needed in ("SJ_RGA_DEBUG", "docs/method.md", "LICENSE", "CHANGELOG.md"):
-        assert needed in text, needed
-    assert (ROOT / "docs" / "method.md").is_file()
+    install, test = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
+    assert _ci_test_command() == test  # CI runs the README's own test command ...
+    assert test.endswith("python -m pytest -q") and (ROOT / ".ci" / "run").read_text().rstrip().endswith(
+        "python -m pytest -q")  # ... and again under SpikingJelly 0.0.0.0.14
+    pip, demo = install.split(" && ")
+    assert pip == "pip install ." and _setup()["options.entry_points"]["console_scripts"].split() == [
+        "sj-rga", "=", "sj_rga.cli:main"]
+    program, *arguments = demo.split()
+    from sj_rga.cli import build_parser
+
+    assert program == "sj-rga" and build_parser().parse_args(arguments).command == "demo"
 
 
-def test_readme_states_what_importing_sj_rga_wraps():
+def test_every_repository_path_the_readme_names_exists():
+    named = set(re.findall(r"`([\w.-]+(?:/[\w.-]+)+)`", (ROOT / "README.md").read_text()))
+    paths = {name for name in named if not name.startswith(("~", "$"))}
+    assert paths and [name for name in sorted(paths) if not (ROOT / name).exists()] == []
+
+
+#: What the README's Python snippets leave for the reader to fill in, and what this test fills in instead
+#: (a small model and input; one training batch instead of 30 epochs).
+README_PLACEHOLDERS = {
+    "net = ...  # any SpikingJelly model in multi-step mode ([T, B, ...] inputs)": "net = model",
+    "epochs=30,": "epochs=1, max_batches=1,",
+}
+
+
+def test_the_readme_python_snippets_run(tmp_path, monkeypatch):
+    import torch
+
+    from sj_rga import models
+
+    snippets = re.findall(r"^```python\n(.*?)^```", (ROOT / "README.md").read_text(), re.M | re.S)
+    assert snippets
+    text = "\n".join(snippets)
+    assert [p for p in README_PLACEHOLDERS if p not in text] == [], "a README snippet changed: update this test"
+    monkeypatch.chdir(tmp_path)  # snippets may write files (a checkpoint)
+    namespace = {"model": models.digits_snn(10), "x_seq": torch.rand(4, 2, 1, 8, 8)}
+    for number, snippet in enumerate(snippets, 1):
+        for placeholder, value in README_PLACEHOLDERS.items():
+            snippet = snippet.replace(placeholder, value)
+        exec(compile(snippet, f"README.md python snippet {number}", "exec"), namespace)
+
+
+def test_importing_sj_rga_wraps_the_stock_neurons_forwards():
     from spikingjelly.activation_based import neuron
 
     for cls in (neuron.IFNode, neuron.LIFNode, neuron.ParametricLIFNode):
         for method in ("multi_step_forward", "single_step_forward"):
             assert getattr(getattr(cls, method), "__sj_rga_original__", None) is not None, (cls, method)
-    text = " ".join((ROOT / "README.md").read_text().split())
-    assert "Importing `sj_rga` wraps `multi_step_forward` and `single_step_forward` of SpikingJelly's `IFNode`, " \
-           "`LIFNode` and `ParametricLIFNode`" in text
-    assert "mean input current over the whole time window" in text  # and why
 
 
-def test_readme_says_where_the_model_cache_lives_and_how_cuda_kernels_are_chosen(monkeypatch, tmp_path):
+@pytest.mark.parametrize("environment, expected", [
+    ({}, ".cache/sj-rga"), ({"XDG_CACHE_HOME": "xdg"}, "xdg/sj-rga"), ({"SJ_RGA_CACHE": "mine"}, "mine"),
+    ({"SJ_RGA_CACHE": "mine", "XDG_CACHE_HOME": "xdg"}, "mine"),
+])
+def test_the_demo_model_cache_lives_where_the_readme_says(monkeypatch, tmp_path, environment, expected):
     from sj_rga.demo import default_cache_dir
 
-    text = " ".join((ROOT / "README.md").read_text().split())
     monkeypatch.delenv("SJ_RGA_CACHE", raising=False)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_cache_dir() == tmp_path / ".cache" / "sj-rga"
-    assert "`~/.cache/sj-rga`" in text and "`$SJ_RGA_CACHE`" in text and "`$XDG_CACHE_HOME/sj-rga`" in text
-    assert "opt-in with `SJ_RGA_BACKEND=cupy`" in text
-    assert "the demo needs about 2 minutes of one core" in text  # measured, in benchmarks/RESULTS.md
-    assert "How long `sj-rga demo` takes" in (ROOT / "benchmarks" / "RESULTS.md").read_text()
+    for name, value in environment.items():
+        monkeypatch.setenv(name, str(tmp_path / value))
+    assert default_cache_dir() == tmp_path / expected

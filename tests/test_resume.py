@@ -16,15 +16,6 @@ from sj_rga.seeding import derive_seed
 BATCHES, BATCH_SIZE = 6, 4
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from sj_rga.training import train_digits
-
-    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
-    train_digits(checkpoint=path)
-    return path
-
-
 def _command(checkpoint, out, eps="0.1", limit=BATCHES * BATCH_SIZE):
     return [sys.executable, "-m", "sj_rga", "evaluate", "--checkpoint", str(checkpoint), "--data", "digits",
             "--eps", eps, "--suite", "fast", "--limit", str(limit), "--batch-size", str(BATCH_SIZE), "--seed", "3",
@@ -63,17 +54,17 @@ def _comparable(result):
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(checkpoint, tmp_path_factory):
+def uninterrupted(digits_checkpoint, tmp_path_factory):
     out = tmp_path_factory.mktemp("whole")
-    whole = subprocess.run(_command(checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
+    whole = subprocess.run(_command(digits_checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
     assert whole.returncode == 0, whole.stderr[-2000:]
     return json.loads((out / "results.json").read_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, checkpoint, uninterrupted, sig):
+def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, digits_checkpoint, uninterrupted, sig):
     out = tmp_path / "resumed"
-    code, err = _interrupt(checkpoint, out, sig)
+    code, err = _interrupt(digits_checkpoint, out, sig)
     done_before = _finished(out)
     assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 130), err
     assert 2 <= len(done_before) < BATCHES, "the signal must land mid-run"
@@ -82,7 +73,7 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, checkpoi
         assert "run the same command again to resume" in err
     for path in (out / "batches").glob("[0-9]*.json"):
         json.loads(path.read_text())  # every batch file is complete
-    again = subprocess.run(_command(checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(_command(digits_checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     assert f"resuming: {len(done_before)} of {BATCHES} batches done" in again.stderr  # also with --no-progress
     assert len(_finished(out)) == BATCHES
@@ -91,12 +82,13 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, checkpoi
     assert resumed["per_sample"]["index"] == list(range(BATCHES * BATCH_SIZE))
 
 
-def test_other_arguments_in_the_same_folder_are_refused(tmp_path, checkpoint):
+def test_other_arguments_in_the_same_folder_are_refused(tmp_path, digits_checkpoint):
     out = tmp_path / "run"
-    first = subprocess.run(_command(checkpoint, out, limit=4), env=_env(), capture_output=True, text=True, timeout=600)
+    first = subprocess.run(_command(digits_checkpoint, out, limit=4), env=_env(), capture_output=True, text=True,
+                           timeout=600)
     assert first.returncode == 0, first.stderr[-2000:]
-    done = subprocess.run(_command(checkpoint, out, eps="0.05", limit=4), env=_env(), capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(_command(digits_checkpoint, out, eps="0.05", limit=4), env=_env(), capture_output=True,
+                          text=True, timeout=600)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "holds the results of a run with other arguments (eps: 0.1 there, 0.05 now)" in lines[0]

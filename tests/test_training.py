@@ -1,57 +1,21 @@
-"""Training recipe, input encodings and checkpoints."""
+"""Training recipe and input encodings (checkpoints: test_checkpoints.py)."""
 import pytest
 import torch
-from spikingjelly.activation_based import functional
 
-from sj_rga import data, models, training
+from sj_rga import checkpoints, data, models, training
 from sj_rga.classifier import SNNClassifier
 from sj_rga.data import synthetic
 from sj_rga.training import InputSpec, TrainConfig
 
 
-def test_digits_preset_reaches_high_accuracy(tmp_path):
-    model, meta = training.train_digits(T=8, checkpoint=tmp_path / "digits.pt")
+def test_digits_preset_reaches_high_accuracy(digits_trained):
+    model, meta, path = digits_trained[0]  # train_digits(T=8, seed=0, checkpoint=path), shared by the suite
     assert meta["accuracy"] > 0.85
     assert meta["input"]["T"] == 8 and meta["model"]["name"] == "digits_snn" and not model.training
-    loaded, loaded_meta = training.load_checkpoint(tmp_path / "digits.pt")
+    loaded, loaded_meta = checkpoints.load_checkpoint(path)
     assert loaded_meta["accuracy"] == meta["accuracy"]
     _, test = data.digits()
-    assert training.accuracy(loaded, test, training.input_spec(loaded_meta)) == pytest.approx(meta["accuracy"])
-
-
-def test_checkpoint_round_trip_rebuilds_the_same_model(tmp_path):
-    config = {"name": "digits_snn", "num_classes": 10, "lam": 0.9, "surrogate": "PiecewiseQuadratic",
-              "surrogate_kwargs": None}
-    model = models.build(**config)
-    model(torch.rand(2, 4, 1, 8, 8))  # moves BatchNorm statistics
-    inputs = InputSpec(T=4)
-    path = training.save_checkpoint(tmp_path / "sub" / "m.pt", model, config, inputs, "digits", 0.5)
-    raw = torch.load(path, weights_only=True)
-    assert raw["format"] == training.CHECKPOINT_FORMAT and raw["model"] == config
-    loaded, meta = training.load_checkpoint(path)
-    assert meta["input"] == {"T": 4, "encoding": "direct", "mean": None, "std": None}
-    assert "state_dict" not in meta and meta["versions"]["sj_rga"]
-    x = torch.rand(4, 3, 1, 8, 8)
-    model.eval()
-    functional.reset_net(model)
-    expected = model(x)
-    assert torch.equal(loaded(x), expected)
-    assert isinstance(loaded[2], type(model[2])) and loaded[2].tau == pytest.approx(10.0)
-
-
-def test_checkpoint_errors_are_clear(tmp_path):
-    config = {"name": "digits_snn", "num_classes": 10}
-    path = training.save_checkpoint(tmp_path / "m.pt", models.build(**config), config, InputSpec(T=2), "digits", None)
-    with pytest.raises(ValueError, match="does not fit"):
-        training.load_checkpoint(path, model=models.digits_snn(num_classes=3))
-    torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
-    with pytest.raises(ValueError, match="not an sj-rga checkpoint"):
-        training.load_checkpoint(tmp_path / "other.pt")
-    (tmp_path / "junk.pt").write_text("junk")
-    with pytest.raises(ValueError, match="not a readable"):
-        training.load_checkpoint(tmp_path / "junk.pt")
-    with pytest.raises(FileNotFoundError):
-        training.load_checkpoint(tmp_path / "missing.pt")
+    assert training.accuracy(loaded, test, checkpoints.input_spec(loaded_meta)) == pytest.approx(meta["accuracy"])
 
 
 def test_input_spec_encodings():
@@ -87,7 +51,7 @@ def test_cifar_pipeline_end_to_end_with_a_short_recipe(tmp_path, capsys):
     model, meta = training.train_model("digits_snn", "cifar10", tmp_path, T=2, config=config,
                                        checkpoint=tmp_path / "c.pt")
     assert [h["epoch"] for h in meta["history"]] == [1, 2]
-    loaded, loaded_meta = training.load_checkpoint(tmp_path / "c.pt")
+    loaded, loaded_meta = checkpoints.load_checkpoint(tmp_path / "c.pt")
     assert loaded_meta["model"]["in_channels"] == 3 and loaded_meta["model"]["image_size"] == 32
     assert loaded_meta["input"]["mean"] == pytest.approx(list(data.CIFAR10_MEAN))
     assert "train" in capsys.readouterr().err  # the progress bar

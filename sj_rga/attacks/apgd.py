@@ -7,7 +7,8 @@ import torch
 
 from ..classifier import SNNClassifier
 from ..seeding import SampleStreams
-from .iterative import IterativeAttack, Objective, check_count, halving_points
+from ..validation import check_count
+from .iterative import IterativeAttack, Objective, halving_points
 
 
 class APGD(IterativeAttack):
@@ -35,6 +36,37 @@ class APGD(IterativeAttack):
     Poisson samples. ``restarts`` random restarts run on the samples still unbroken. Returned per sample:
     the last iterate that fooled the classifier, else the iterate of highest loss. ``steps`` + 1
     gradient evaluations per restart.
+
+    Distance measure: L∞ or L2.
+
+    Arguments:
+        classifier (SNNClassifier): the model to attack, as :class:`sj_rga.SNNClassifier` feeds it (T, encoding,
+            normalisation, bounds) with its input-gradient estimator (``gradient=``).
+        eps (float): radius ε of the ball, in input units (pixel space: 8/255 for images in [0, 1]). (Default: 8/255)
+        norm (str): ``'Linf'`` or ``'L2'``, the ball's norm. (Default: ``'Linf'``)
+        steps (int): iterations N per restart. (Default: 100)
+        restarts (int): random restarts, each on the samples no earlier one broke. (Default: 1)
+        loss (str): ``'ce'`` (cross-entropy) or ``'dlr'`` (difference of logits ratio; 3 or more classes).
+            (Default: ``'ce'``)
+        targeted (bool): ``y`` holds target labels; the attack descends the loss towards them. (Default: False)
+        rho (float): ρ in (0, 1), the share of an interval's steps that must raise the loss. (Default: 0.75)
+        seed (int): seeds the random starts (a call with the same seed and input repeats). (Default: 0)
+        ensemble (sequence of SNNClassifier): more classifiers (e.g. the same model with other estimators) whose
+            gradients, each divided by its mean ``|·|`` per sample, are added to the classifier's. (Default: ())
+
+    Shape:
+        - x: a batch the classifier accepts, in pixel space: images ``[B, C, H, W]`` within the classifier's
+          ``bounds`` (e.g. [0, 1]), or event frames ``[B, T, C, H, W]``; the classifier encodes it to the
+          time-major network input ``[T, B, ...]``.
+        - y: ``[B]`` integer class indices in [0, classes): the true labels, or the targets when ``targeted``.
+        - output: the adversarial inputs, shaped like ``x``, inside the ε-ball around ``x`` and the bounds.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient="assg")
+        >>> attack = sj_rga.attacks.APGD(classifier, eps=8 / 255, norm="Linf", steps=20, loss="ce")
+        >>> x_adv = attack(images, labels)
+        >>> broken = attack.last_broken          # [B] bool: some iterate fooled the classifier
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,
@@ -83,7 +115,7 @@ class APGD(IterativeAttack):
 
 
 class APGDT(APGD):
-    r"""APGD-T (Croce & Hein 2020): APGD with the targeted DLR loss, run towards each of the classes the
+    r"""APGD-T (Croce & Hein, ICML 2020): APGD with the targeted DLR loss, run towards each of the classes the
     clean input scores highest after its true class; untargeted in its goal.
 
     ``atk(x, y)`` takes the true labels. For r = 1 … ``target_classes`` (at most classes − 1), the
@@ -92,6 +124,35 @@ class APGDT(APGD):
     among those ≠ y; each run is ``restarts`` × (``steps`` + 1) gradient evaluations. A sample counts
     broken when the classifier no longer predicts y (the target need not be reached). Needs 4 or more
     classes.
+
+    Distance measure: L∞ or L2.
+
+    Arguments:
+        classifier (SNNClassifier): the model to attack, as :class:`sj_rga.SNNClassifier` feeds it (T, encoding,
+            normalisation, bounds) with its input-gradient estimator (``gradient=``).
+        eps (float): radius ε of the ball, in input units (pixel space: 8/255 for images in [0, 1]). (Default: 8/255)
+        norm (str): ``'Linf'`` or ``'L2'``, the ball's norm. (Default: ``'Linf'``)
+        steps (int): APGD iterations per target class and restart. (Default: 100)
+        target_classes (int): how many of the top-scoring other classes to target, one after the other.
+            (Default: 9)
+        restarts (int): random restarts, each on the samples no earlier one broke. (Default: 1)
+        rho (float): ρ in (0, 1), APGD's step-size rule. (Default: 0.75)
+        seed (int): seeds the random starts (a call with the same seed and input repeats). (Default: 0)
+        ensemble (sequence of SNNClassifier): more classifiers (e.g. the same model with other estimators) whose
+            gradients, each divided by its mean ``|·|`` per sample, are added to the classifier's. (Default: ())
+
+    Shape:
+        - x: a batch the classifier accepts, in pixel space: images ``[B, C, H, W]`` within the classifier's
+          ``bounds`` (e.g. [0, 1]), or event frames ``[B, T, C, H, W]``; the classifier encodes it to the
+          time-major network input ``[T, B, ...]``.
+        - y: ``[B]`` integer class indices in [0, classes): the true labels.
+        - output: the adversarial inputs, shaped like ``x``, inside the ε-ball around ``x`` and the bounds.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient="assg")
+        >>> attack = sj_rga.attacks.APGDT(classifier, eps=8 / 255, steps=20, target_classes=3)
+        >>> x_adv = attack(images, labels)
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,

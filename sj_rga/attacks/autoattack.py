@@ -16,10 +16,10 @@ import torch
 
 from ..classifier import SNNClassifier
 from ..seeding import current_indices, sample_indices
+from ..validation import check_count, check_eps, check_label_range, check_seed
 from .apgd import APGD, APGDT
 from .ball import check_norm, l2_norm
-from .base import Attack, check_eps
-from .iterative import check_count, check_seed
+from .base import Attack
 from .sapgd import SAPGD
 
 OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd")
@@ -138,7 +138,8 @@ def _twins(classifier: SNNClassifier, entry: SuiteAttack) -> list[SNNClassifier]
 
 
 class AutoAttack(Attack):
-    """The standard SNN robustness evaluation: ``atk(x, y)`` -> the per-sample worst case over a suite.
+    """The standard SNN robustness evaluation: ``atk(x, y)`` -> the per-sample worst case over a suite
+    (Croce & Hein's AutoAttack discipline, ICML 2020; method §3).
 
     ``version``: ``'standard'`` (the full suite, for deterministic input), ``'fast'`` (a cheap screen:
     an upper bound on robust accuracy, not a report), ``'rand'`` (for Poisson input: EOT over spike
@@ -146,13 +147,40 @@ class AutoAttack(Attack):
     :class:`SuiteAttack`. The suites are in :data:`SUITES`. Attack i runs with seed ``seed + i``, only on
     the samples still classified correctly after attacks 0 … i−1; a sample misclassified clean is not
     attacked. Returned per sample: the first adversarial example found, else the input itself. The
-    classifier's model is left as it was.
+    classifier's model is left as it was. A sample is robust only if every attack fails on it::
+
+        robust(x, y) = [f(x) = y] · Π_i [f(A_i(x, y)) = y]
 
     After a call, :attr:`last_result` holds the per-sample outcome (:class:`SuiteResult`) and
     :attr:`breakdown` each attack's count of broken samples and seconds, summed over the calls since
     construction or :meth:`reset_breakdown`. :func:`sj_rga.evaluate` with this attack gives the
     worst-case ASR and robust accuracy. Every call ends with AutoAttack's own check: each returned point
     lies inside the ε-ball (``norm``) and the classifier's bounds and holds no NaN (RuntimeError if not).
+
+    Distance measure: L∞ or L2.
+
+    Arguments:
+        classifier (SNNClassifier): the model to attack, as :class:`sj_rga.SNNClassifier` feeds it (T, encoding,
+            normalisation, bounds) with its input-gradient estimator (``gradient=``).
+        eps (float): radius ε of the ball, in input units (pixel space: 8/255 for images in [0, 1]). (Default: 8/255)
+        norm (str): ``'Linf'`` or ``'L2'``, the ball's norm. (Default: ``'Linf'``)
+        version (str): ``'standard'``, ``'fast'``, ``'rand'`` or ``'custom'``. (Default: ``'standard'``)
+        seed (int): attack i of the suite runs with seed ``seed + i``. (Default: 0)
+        attacks (sequence of SuiteAttack or None): the suite, with ``version='custom'`` only. (Default: None)
+
+    Shape:
+        - x: a batch the classifier accepts, in pixel space: images ``[B, C, H, W]`` within the classifier's
+          ``bounds`` (e.g. [0, 1]), or event frames ``[B, T, C, H, W]``; the classifier encodes it to the
+          time-major network input ``[T, B, ...]``.
+        - y: ``[B]`` integer class indices in [0, classes): the true labels.
+        - output: the adversarial inputs, shaped like ``x``, inside the ε-ball around ``x`` and the bounds.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8)
+        >>> attack = sj_rga.attacks.AutoAttack(classifier, eps=8 / 255, norm="Linf", version="standard")
+        >>> x_adv = attack(images, labels)
+        >>> robust = attack.last_result.robust_ok    # [B] bool: correct, and no attack broke it
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf",
@@ -196,9 +224,7 @@ class AutoAttack(Attack):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             logits = self.classifier(x)
-        classes = logits.shape[-1]
-        if int(y.min()) < 0 or int(y.max()) >= classes:
-            raise ValueError(f"labels must lie in [0, {classes}) for this {classes}-class model")
+        check_label_range(y, logits.shape[-1])
         clean_ok = logits.argmax(-1) == y
         indices = current_indices(x.shape[0])
         broken_by = torch.full_like(y, -1)

@@ -11,7 +11,6 @@ statistics afresh: a sample's attack does not depend on the batch it is in (meth
 from __future__ import annotations
 
 import abc
-import numbers
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -19,24 +18,13 @@ import torch
 
 from ..classifier import SNNClassifier
 from ..seeding import SampleStreams, current_indices, sample_indices
+from ..validation import check_count, check_eps, check_seed, check_steps
 from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, mean_abs, per_sample
-from .base import Attack, check_eps, check_steps
+from .base import Attack
 from .losses import LOSSES, cross_entropy, dlr, targeted_dlr
 
 #: The part of a sample's random-start stream: ``derive_seed(seed, sample index, START_PART)``.
 START_PART = 2
-
-
-def check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-    return int(seed)
-
-
-def check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 def halving_points(steps: int) -> list[int]:

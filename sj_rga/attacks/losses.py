@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..validation import check_label_range
+
 #: Added to DLR's denominator, as in Croce & Hein's code, so that tied logits give a finite loss.
 DLR_EPS = 1e-12
 
@@ -19,8 +21,7 @@ def _check(logits: torch.Tensor, labels: torch.Tensor, min_classes: int, loss: s
         raise ValueError(f"the {loss} loss needs at least {min_classes} classes; this model has {logits.shape[1]}")
     if labels.shape != (logits.shape[0],):
         raise ValueError(f"{loss} takes labels [B] = ({logits.shape[0]},), got shape {tuple(labels.shape)}")
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= logits.shape[1]):
-        raise ValueError(f"labels must lie in [0, {logits.shape[1]}) for this {logits.shape[1]}-class model")
+    check_label_range(labels, logits.shape[1])
 
 
 def cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -7,22 +7,52 @@ import torch
 
 from ..classifier import SNNClassifier
 from ..seeding import SampleStreams
+from ..validation import check_eps, check_steps
 from .ball import TINY, ascent_direction, check_norm, into_ball, l2_norm, per_sample
-from .base import Attack, check_eps, check_steps
+from .base import Attack
 from .iterative import START_PART
 
 
 class PGD(Attack):
-    """``steps`` projected steps of size ``alpha`` inside the ε-ball around x and the classifier's bounds.
+    r"""PGD of Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks" (ICLR 2018):
+    ``steps`` projected steps of size ``alpha`` inside the ε-ball around x and the classifier's bounds::
 
-    L∞: steps along sign(∇), projection by clamping. L2: steps along ∇/‖∇‖₂ per sample, projection by
-    rescaling. ``random_start`` draws the start uniformly in the ε-ball, then clips it to the bounds (with a
-    ``seed``, row i from its sample's own stream, ``derive_seed(seed, sample index, START_PART)`` of
-    :mod:`sj_rga.seeding`, so that it does not depend on the batch; without one, the seed is drawn from torch's
-    global generator): under L∞ each coordinate uniform in [-ε, ε]; under L2 a uniform direction
-    (a normalised Gaussian) at radius ε·U^(1/d), U uniform in [0, 1] and d the number of input elements
-    per sample, so that the density is uniform over the ball's volume.
-    ε and α are in input units (8/255 and 2/255 for images in [0, 1] under L∞).
+        x⁽ᵏ⁺¹⁾ = P(x⁽ᵏ⁾ + α · d(∇x loss(f(x⁽ᵏ⁾), y)))
+
+    L∞: d = sign(∇), projection P by clamping. L2: d = ∇/‖∇‖₂ per sample, projection by rescaling. With
+    ``random_start`` the start x⁽⁰⁾ is drawn uniformly in the ε-ball, then clipped to the bounds: under L∞
+    each coordinate uniform in [-ε, ε]; under L2 a uniform direction (a normalised Gaussian) at radius
+    ε·U^(1/d), U uniform in [0, 1] and d the number of input elements per sample, so that the density is
+    uniform over the ball's volume. ``loss`` is the cross-entropy (its negative when ``targeted``).
+
+    Distance measure: L∞ or L2.
+
+    Arguments:
+        classifier (SNNClassifier): the model to attack, as :class:`sj_rga.SNNClassifier` feeds it (T, encoding,
+            normalisation, bounds) with its input-gradient estimator (``gradient=``).
+        eps (float): radius ε of the ball, in input units (pixel space: 8/255 for images in [0, 1]). (Default: 8/255)
+        alpha (float): step size α, in input units (2/255 for images in [0, 1] under L∞). (Default: 2/255)
+        steps (int): number of steps. (Default: 10)
+        random_start (bool): start from a uniform random point of the ε-ball instead of x. (Default: True)
+        norm (str): ``'Linf'`` or ``'L2'``, the ball's norm. (Default: ``'Linf'``)
+        targeted (bool): ``y`` holds target labels; the attack descends the loss towards them. (Default: False)
+        seed (int or None): seeds the random start: row i from its sample's own stream, ``derive_seed(seed,
+            sample index, START_PART)`` of :mod:`sj_rga.seeding`, so that it does not depend on the batch (None: a
+            seed drawn from torch's global generator). (Default: None)
+
+    Shape:
+        - x: a batch the classifier accepts, in pixel space: images ``[B, C, H, W]`` within the classifier's
+          ``bounds`` (e.g. [0, 1]), or event frames ``[B, T, C, H, W]``; the classifier encodes it to the
+          time-major network input ``[T, B, ...]``.
+        - y: ``[B]`` integer class indices in [0, classes): the true labels, or the targets when ``targeted``.
+        - output: the adversarial inputs, shaped like ``x``, inside the ε-ball around ``x`` and the bounds.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient="rga")
+        >>> attack = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10, seed=0)
+        >>> x_adv = attack(images, labels)
+
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,

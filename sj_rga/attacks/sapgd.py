@@ -12,7 +12,7 @@ from .iterative import IterativeAttack, Objective, halving_points
 
 
 class SAPGD(IterativeAttack):
-    r"""SA-PGD, the optimiser of the ASSG paper (arXiv 2512.22522), method §3; pixel space, L∞ or L2.
+    r"""SA-PGD, the optimiser of the ASSG paper (Wang et al., arXiv 2512.22522), method §3; pixel space, L∞ or L2.
 
     From a random point on the ε-ball's surface, for k = 0 … N−1 with the gradient g of the loss at x⁽ᵏ⁾
     (the classifier's estimator, EOT-averaged for Poisson input), per sample b and pixel::
@@ -30,6 +30,34 @@ class SAPGD(IterativeAttack):
     checked by one more forward without gradient), else the final iterate. It pays off with adaptive
     gradients such as ASSG, whose statistics keep adapting over 100 or more steps. Losses and
     ``targeted`` as in :class:`~.apgd.APGD`; ``restarts`` run on the samples still unbroken.
+
+    Distance measure: L∞ or L2.
+
+    Arguments:
+        classifier (SNNClassifier): the model to attack, as :class:`sj_rga.SNNClassifier` feeds it (T, encoding,
+            normalisation, bounds) with its input-gradient estimator (``gradient=``).
+        eps (float): radius ε of the ball, in input units (pixel space: 8/255 for images in [0, 1]). (Default: 8/255)
+        norm (str): ``'Linf'`` or ``'L2'``, the ball's norm. (Default: ``'Linf'``)
+        steps (int): iterations N per restart (N gradient evaluations). (Default: 100)
+        restarts (int): random restarts, each on the samples no earlier one broke. (Default: 1)
+        loss (str): ``'ce'`` or ``'dlr'``, as in :class:`~.apgd.APGD`. (Default: ``'ce'``)
+        targeted (bool): ``y`` holds target labels; the attack descends the loss towards them. (Default: False)
+        seed (int): seeds the random starts (a call with the same seed and input repeats). (Default: 0)
+        ensemble (sequence of SNNClassifier): more classifiers (e.g. the same model with other estimators) whose
+            gradients, each divided by its mean ``|·|`` per sample, are added to the classifier's. (Default: ())
+
+    Shape:
+        - x: a batch the classifier accepts, in pixel space: images ``[B, C, H, W]`` within the classifier's
+          ``bounds`` (e.g. [0, 1]), or event frames ``[B, T, C, H, W]``; the classifier encodes it to the
+          time-major network input ``[T, B, ...]``.
+        - y: ``[B]`` integer class indices in [0, classes): the true labels, or the targets when ``targeted``.
+        - output: the adversarial inputs, shaped like ``x``, inside the ε-ball around ``x`` and the bounds.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient="assg")
+        >>> attack = sj_rga.attacks.SAPGD(classifier, eps=8 / 255, steps=50)
+        >>> x_adv = attack(images, labels)
     """
 
     def __init__(self, classifier: SNNClassifier, eps: float = 8 / 255, norm: str = "Linf", steps: int = 100,

@@ -1,4 +1,4 @@
-"""The ``sj-rga`` command: ``demo``, ``attack``, ``shuffle`` and ``train``.
+"""The ``sj-rga`` command: ``demo``, ``attack``, ``shuffle``, ``train`` and ``evaluate``.
 
 Errors a user can fix (a bad argument, a missing data root, an unknown model, a checkpoint that does not
 fit, an unwritable ``--out``, an unavailable device) end with one line on stderr and exit status 2,
@@ -17,6 +17,7 @@ import torch
 
 from ..distributed import launched_size, session
 from ..errors import UserModelError
+from ..version import __version__
 from .attack import add_attack_parser
 from .common import configure_threads, parse_eps, parse_eps_list
 from .demo import add_demo_parser
@@ -65,8 +66,6 @@ files (one line on stderr), 130 interrupted (Ctrl-C; nothing half-written is lef
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
-
     parser = _Parser(prog=PROG, formatter_class=HelpFormatter, epilog=EPILOG,
                      description="Rate Gradient Approximation (RGA) attacks on SpikingJelly SNNs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -91,8 +90,6 @@ def overview(parser: argparse.ArgumentParser) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``sj-rga`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
-    from .. import __version__
-
     prog = PROG
     threads = torch.get_num_threads()  # main() called in-process (tests, notebooks) leaves torch's threads as found
     try:

@@ -41,7 +41,8 @@ def check_attack_args(args: argparse.Namespace) -> None:
 
 
 def cmd_attack(args: argparse.Namespace) -> int:
-    from ..experiment import AttackSpec, attack_row, classifier_from_meta
+    from ..checkpoints import classifier_from_meta
+    from ..experiment import AttackSpec, attack_row
     from ..report import format_table, sweep, write_results
 
     check_attack_args(args)

@@ -242,7 +242,8 @@ def load_model(checkpoint: Optional[str], model_name: Optional[str], dataset: st
                options: Optional[argparse.Namespace] = None):
     """(model, meta) from a checkpoint, the user's ``--model pkg.module:factory`` (with ``options``, the
     parsed arguments), or a reference model trained on digits when none is given."""
-    from ..training import load_checkpoint, train_digits
+    from ..checkpoints import load_checkpoint
+    from ..training import train_digits
     from .checks import check_model_name
     from .user_model import check_user_options, is_factory, load_user_model
 

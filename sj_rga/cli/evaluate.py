@@ -48,7 +48,7 @@ def _stderr(line: str) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
-    from ..experiment import classifier_from_meta
+    from ..checkpoints import classifier_from_meta
     from ..metrics import attack_records
     from ..report import format_evaluation
     from ..robustness import SEEDS, report, write_report

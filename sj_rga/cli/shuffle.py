@@ -29,7 +29,7 @@ def summary_line(report: dict) -> str:
 
 
 def cmd_shuffle(args: argparse.Namespace) -> int:
-    from ..experiment import classifier_from_meta
+    from ..checkpoints import classifier_from_meta
     from ..files import to_json
     from ..shuffle import shuffle_test
 

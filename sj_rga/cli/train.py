@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from ..adversarial import ADVERSARIAL_METHODS, AdversarialConfig
-from ..classifier import GRADIENTS
 from ..distributed import local_device, world
+from ..gradients import NAMES
 from .common import (
     add_common,
     check_data_root,
@@ -122,6 +122,6 @@ def add_train_parser(sub: argparse._SubParsersAction) -> None:
     adv.add_argument("--adv-steps", type=positive_int, help="inner PGD steps (fgsm: 1; pgd, trades: default 10)")
     adv.add_argument("--adv-alpha", type=parse_step,
                      help="inner step size (default 1.25·ε for fgsm, 2.5·ε/steps otherwise)")
-    adv.add_argument("--adv-gradient", choices=GRADIENTS, help="gradient of the inner maximisation (default rga)")
+    adv.add_argument("--adv-gradient", choices=NAMES, help="gradient of the inner maximisation (default rga)")
     adv.add_argument("--adv-beta", type=float, help="TRADES' weight of the KL term (default 6)")
     train.set_defaults(run=cmd_train, batch_size=None)

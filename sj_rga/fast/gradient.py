@@ -17,7 +17,7 @@ frame, and for the parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import torch
 import torch.nn as nn
@@ -30,8 +30,8 @@ from ..ops import ScaledGradientFunction
 from ..ops.torch_backend import accumulation_dtype
 from .exactness import mode_obstacle
 
-#: Maps a time-major network input ``[T, B, ...]`` to logits ``[B, classes]`` (the mean over T of the output).
-LogitsFunction = Callable[[torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:  # at run time gradients imports fast, not the other way
+    from ..gradients.base import LogitsFunction
 
 
 class FastPathMismatch(RuntimeError):

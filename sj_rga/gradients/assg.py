@@ -20,7 +20,7 @@ from typing import ClassVar, Hashable, Optional, Union
 import torch
 import torch.nn as nn
 
-from .base import check_range
+from ..validation import check_range
 from .per_step import PerStepEstimator, SurrogateDerivative
 
 Moment = Union[float, torch.Tensor]
@@ -92,9 +92,29 @@ class _Derivative:
 
 @dataclass(frozen=True)
 class ASSG(PerStepEstimator):
-    """Adaptive sharpness surrogate gradient. ``A`` in (0, 0.5): the bound on the expected gradient
-    vanishing that sets a = 2·tan(π·A)/π (the authors search 0.35 … 0.49); ``relax`` ≥ 0: the weight of the
-    spread D_t; ``beta1``, ``beta2`` in [0, 1): the moments' decay."""
+    r"""Adaptive sharpness surrogate gradient (Wang et al., arXiv 2512.22522; method §2): BPTT with the reset
+    detached and the ATan surrogate at u = H[t] − θ with a sharpness α per (layer, step, sample, neuron)::
+
+        dS/du = (α/2) / (1 + (π/2 · α · u)²),      α = a / (M_t + relax·D_t + 1e-4),   a = 2·tan(π·A)/π
+        M_t ← β1·M_t + (1 − β1)·|u|,   then   D_t ← β2·D_t + (1 − β2)·| |u| − M_t |
+
+    The moments (no gradient; M = 1, D = 0 at first) persist across the gradient evaluations of one attack
+    run and live in an :class:`ASSGStatistics` the caller owns (:class:`sj_rga.SNNClassifier` keeps one).
+
+    Arguments:
+        A (float): in (0, 0.5), the bound on the expected gradient vanishing that sets a = 2·tan(π·A)/π
+            (the authors search 0.35 … 0.49). (Default: 0.425)
+        relax (float): ≥ 0, the weight of the spread D_t (a pure number: M_t and D_t are potentials). (Default: 1.5)
+        beta1 (float): in [0, 1), the decay of the first moment M_t. (Default: 0.9)
+        beta2 (float): in [0, 1), the decay of the spread D_t. (Default: 0.9)
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient=sj_rga.gradients.ASSG(A=0.45))
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10)(images, labels)
+        >>> with sj_rga.gradient_mode(model, sj_rga.gradients.ASSG(A=0.45)):  # any model, your own loop
+        ...     model(x_seq).mean(0).sum().backward()
+    """
 
     A: float = 0.425
     relax: float = 1.5

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import math
-import numbers
 from typing import Any, Callable, ClassVar, Hashable, Optional, Protocol
 
 import torch
@@ -56,21 +54,3 @@ class GradientEstimator(abc.ABC):
         return dataclasses.asdict(self)
 
 
-
-def check_real(value: object, name: str) -> float:
-    """``value`` as a float, or a TypeError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return float(value)
-
-
-def check_range(value: object, name: str, low: float, high: float, *, low_open: bool, high_open: bool) -> float:
-    """``value`` as a float inside the interval, or a ValueError that names the parameter and the interval."""
-    number = check_real(value, name)
-    above = number > low if low_open else number >= low
-    below = number < high if high_open else number <= high
-    if not (math.isfinite(number) and above and below):
-        interval = f"{'(' if low_open else '['}{low:g}, {'∞' if math.isinf(high) else f'{high:g}'}" \
-                   f"{')' if high_open else ']'}"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}")
-    return number

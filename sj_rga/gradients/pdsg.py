@@ -59,8 +59,23 @@ def gaussian_derivative(u: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class PDSG(PerStepEstimator):
-    """Potential-dependent surrogate gradient: BPTT with a Gaussian surrogate whose width follows the
-    spread of the layer's potentials over time and batch. No hyper-parameters."""
+    r"""Potential-dependent surrogate gradient (Lun et al., CVPR 2025; method §2): BPTT with a Gaussian
+    surrogate at u[t] = H[t] − θ whose width follows the spread of the layer's potentials::
+
+        dS/du = exp(−((u − σ/2) / (√2·σ))²) / (√(2π)·σ)
+
+    σ (no gradient) at step t is the standard deviation of the charged potentials H[0..t] over time and
+    batch (per channel, or per neuron for ``[T, B, N]`` layers); it depends on the whole batch.
+
+    Arguments: none.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient=sj_rga.gradients.PDSG())
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10)(images, labels)
+        >>> with sj_rga.gradient_mode(model, sj_rga.gradients.PDSG()):  # any model, your own loop
+        ...     model(x_seq).mean(0).sum().backward()
+    """
 
     name: ClassVar[str] = "pdsg"
     batch_statistic: ClassVar[Optional[str]] = "σ pools the potentials of the whole batch"

@@ -33,18 +33,39 @@ SURROGATE_ERROR = (
 
 
 class RGA(surrogate.SurrogateFunctionBase, TimeUniformEstimator, SurrogateRoute):
-    """Rate Gradient Approximation, as an estimator and as a SpikingJelly surrogate.
+    r"""Rate Gradient Approximation (Bu, Ding, Hao, Yu, CVPR 2023; method §1), as an estimator and as a
+    SpikingJelly surrogate::
 
-    ``lam``: the leak λ in [0, 1] of the rate curve (None: each neuron's own, 1 for IF, 1 − 1/τ for LIF/PLIF);
-    ``beta`` > 1: the curve reaches rate 1 at I = βθ; ``gamma`` ≥ 0: the slope below (1 − λ)θ. The authors'
-    values: β = 2, γ = 0.2. θ = v_threshold − v_reset and dI/dX always come from the neuron.
+        Ī = mean_t I[t]                                     (per neuron and sample)
+        dL/dX[t] = dL/dS[t] · g(Ī) · dI/dX                  (the same factor at every t)
 
-    Examples: ``SNNClassifier(model, T=8, gradient=RGA(lam=0.9))``; ``neuron.LIFNode(surrogate_function=RGA())``.
+    with g the slope of the neuron's rate-current curve (method §1.1; θ = v_threshold − v_reset)::
 
-    As a surrogate its forward is the Heaviside spike (without gradient); with gradients, the neuron's whole
-    multi-step computation is routed to the estimator's layer backward. It is an ``nn.Module`` (torch's
-    ``parameters()``: none); like the other estimators it compares by its hyper-parameters, which are
-    read-only, and :meth:`hyperparameters` gives them as plain values.
+        g(I) = γ                                   if 0 ≤ I ≤ (1-λ)θ
+               (1 - γθ + γθλ) / ((β + λ - 1)θ)     if (1-λ)θ < I ≤ βθ
+               0                                   if I > βθ or I < 0
+
+    The authors' values: β = 2, γ = 0.2. θ and dI/dX always come from the neuron.
+
+    Arguments:
+        lam (float or None): the leak λ in [0, 1] of the rate curve (None: each neuron's own, 1 for IF,
+            1 − 1/τ for LIF/PLIF). (Default: None)
+        beta (float): β > 1, in units of θ: the curve reaches rate 1 at I = βθ. (Default: 2.0)
+        gamma (float): γ ≥ 0, the slope below (1 − λ)θ, in spikes per step per unit of current. (Default: 0.2)
+
+    As a surrogate (``surrogate_function=RGA()``) its forward is the Heaviside spike (without gradient); with
+    gradients, the neuron's whole multi-step computation is routed to the estimator's layer backward, the same
+    handle :func:`sj_rga.gradient_mode` attaches. It is an ``nn.Module`` (torch's ``parameters()``: none); like
+    the other estimators it compares by its hyper-parameters, which are read-only, and :meth:`hyperparameters`
+    gives them as plain values.
+
+    Examples::
+
+        >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient=sj_rga.RGA(lam=0.9))
+        >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10)(images, labels)
+        >>> node = neuron.LIFNode(tau=10.0, surrogate_function=sj_rga.RGA(), step_mode="m")
+        >>> with sj_rga.gradient_mode(model, sj_rga.RGA(lam=0.9)):  # any model, your own loop
+        ...     model(x_seq).mean(0).sum().backward()
     """
 
     name: ClassVar[str] = "rga"
