@@ -172,8 +172,8 @@ def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(checkpo
     the rows of declared batches keep their samples' streams."""
     torchattacks = pytest.importorskip("torchattacks")
     from sj_rga import SNNClassifier, evaluate
-    from sj_rga.seeding import sample_indices
     from sj_rga.checkpoints import load_checkpoint
+    from sj_rga.seeding import sample_indices
 
     target = SNNClassifier(load_checkpoint(checkpoint)[0], 4, encoding="poisson", seed=1)
     x, y = digits()[1].tensors
