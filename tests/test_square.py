@@ -185,3 +185,52 @@ def test_targeted_flat_input_reaches_the_target():
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error):
         Square(SNNClassifier(Counter(), 1), **{"eps": 0.1, **kwargs})
+
+
+# -- Square in the suites -------------------------------------------------------------------------------------
+def test_square_closes_the_standard_suite_and_full_holds_autoattacks_budget():
+    from sj_rga.attacks import SUITES
+    from sj_rga.attacks.autoattack import SQUARE_QUERIES
+
+    standard, full = SUITES["standard"], SUITES["full"]
+    assert standard[-1].optimiser == "square" and standard[-1].steps == SQUARE_QUERIES["standard"] < 5000
+    assert full[:-1] == standard[:-1] and full[-1].optimiser == "square" and full[-1].steps == 5000
+    assert standard[-1].gradients == () and standard[-1].name == f"square[{SQUARE_QUERIES['standard']}]"
+    from sj_rga.attacks import SuiteAttack
+    with pytest.raises(ValueError, match="gradient-free"):
+        SuiteAttack("square", "assg", 10)
+    with pytest.raises(ValueError, match="gradient-free"):
+        SuiteAttack("apgd-ce", "none", 10)
+
+
+def test_suite_keeps_each_samples_square_stream(digits_models):
+    """Inside the suite an attack runs on the samples still robust; each keeps its own stream (batch 1 = 6)."""
+    from sj_rga.attacks import AutoAttack, SuiteAttack
+
+    model, _, x, y = digits_models
+    atk = AutoAttack(SNNClassifier(model, 8), 0.08, version="custom",
+                     attacks=[SuiteAttack("square", "none", 3), SuiteAttack("square", "none", 30)])
+    with sample_indices(range(10, 16)):
+        together = atk(x[:6], y[:6])
+    alone = []
+    for i in range(6):
+        with sample_indices([10 + i]):
+            alone.append(atk(x[i:i + 1], y[i:i + 1]))
+    assert torch.equal(torch.cat(alone), together)
+
+
+def test_default_autoattack_breaks_on_a_masked_model_what_square_breaks(digits_models):
+    """The default (standard) suite: the gradient attacks are blind on the rounding model; its Square breaks
+    at least what Square alone breaks with the same budget and seed."""
+    from sj_rga.attacks import SUITES, AutoAttack
+
+    model, _, x, y = digits_models
+    clf = SNNClassifier(nn.Sequential(Quantise(), model), 8)
+    x, y = x[:4], y[:4]
+    suite = AutoAttack(clf, 0.1)
+    with torch.no_grad():
+        suite_broke = clf(suite(x, y)).argmax(1) != y
+        square = Square(clf, 0.1, queries=SUITES["standard"][-1].steps, seed=len(SUITES["standard"]) - 1)
+        square_broke = clf(square(x, y)).argmax(1) != y
+    assert square_broke.any() and bool((suite_broke | ~square_broke).all())
+    assert suite.breakdown[-1].broken > 0
