@@ -6,14 +6,14 @@ broke it (``broken_by``); the report sums these (:func:`score_batch`, :func:`sum
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Callable, Iterable, Optional, Sequence, Union
 
 import torch
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from . import distributed
+from . import distributed, masking
 from .attacks.autoattack import AttackBreakdown, AutoAttack
 from .classifier import SNNClassifier
 
@@ -26,7 +26,9 @@ ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies
 @dataclass(frozen=True)
 class AttackReport:
     """Accuracies and ASR as fractions in [0, 1]; counts of samples. ``breakdown`` (AutoAttack only):
-    per attack of the suite, in order, the samples it ran on, broke, and its seconds."""
+    per attack of the suite, in order, the samples it ran on, broke, and its seconds. ``checks``: the
+    gradient-masking checks (:mod:`sj_rga.masking`), a list of ``{"name", "value", "verdict", "message"}``;
+    None where none ran."""
 
     clean_accuracy: float
     robust_accuracy: float
@@ -35,6 +37,7 @@ class AttackReport:
     clean_correct: int
     asr_definition: str = ASR_DEFINITION
     breakdown: Optional[tuple[dict, ...]] = None
+    checks: Optional[list[dict]] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -104,6 +107,7 @@ def evaluate(
     device: Union[None, str, torch.device] = None,
     progress: Optional[bool] = None,
     description: str = "attack",
+    checks: Optional[bool] = None,
 ) -> AttackReport:
     """Attack ``data`` and score the adversarial examples on ``target``.
 
@@ -113,7 +117,9 @@ def evaluate(
     bar when there are more than 4 batches. Each batch starts with ``target.restart()``, as every attack run
     does, so its Poisson spikes depend on the batch alone. Inside a torch.distributed job
     (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every rank returns the report
-    of the whole data, equal to one process's.
+    of the whole data, equal to one process's. ``checks`` (default: with AutoAttack only) adds the
+    gradient-masking checks (:func:`sj_rga.masking.evaluation_checks`) on the first samples this process
+    scored, as ``report.checks``.
     """
     if not isinstance(target, SNNClassifier):
         raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
@@ -125,6 +131,7 @@ def evaluate(
         suite.reset_breakdown()
     outcomes: dict[int, tuple[BatchOutcome, Optional[list[tuple[int, int, float]]]]] = {}
     mine = None if total is None else len(range(world.rank, total, world.size))
+    first = None  # the first batch scored here, for the gradient-masking checks
     for index, (x, y) in tqdm(owned, total=mine, desc=description, disable=not show, leave=False):
         if device is not None:
             x, y = x.to(device), y.to(device)
@@ -136,6 +143,8 @@ def evaluate(
             tally = [(done.attacked[i], int((done.broken_by == i).sum()), done.seconds[i])
                      for i in range(len(suite.attacks))]
         outcomes[index] = (outcome, tally)
+        if first is None and (checks or (checks is None and suite is not None)):
+            first = (x, y, outcome.robust_ok)
     outcomes = distributed.gather_batches(outcomes, world)
     if not outcomes:
         raise ValueError("data holds no samples")
@@ -143,5 +152,9 @@ def evaluate(
     if suite is not None:
         breakdown = [AttackBreakdown(entry.name, *(sum(t[i][k] for _, t in outcomes.values()) for k in range(3)))
                      .as_dict() for i, entry in enumerate(suite.attacks)]
-    return summarise(torch.cat([o.clean_ok for o, _ in outcomes.values()]),
-                     torch.cat([o.robust_ok for o, _ in outcomes.values()]), breakdown)
+    report = summarise(torch.cat([o.clean_ok for o, _ in outcomes.values()]),
+                       torch.cat([o.robust_ok for o, _ in outcomes.values()]), breakdown)
+    if first is None:
+        return report
+    tallies = None if breakdown is None else [(b["attacked"], b["broken"]) for b in breakdown]
+    return replace(report, checks=masking.evaluation_checks(target, attack, *first, tallies))

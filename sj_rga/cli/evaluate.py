@@ -37,9 +37,22 @@ def _arguments(args: argparse.Namespace, meta: dict) -> dict:
     }
 
 
+def _checks(target, suite, data, result: dict, device) -> list:
+    """The gradient-masking checks (:mod:`sj_rga.masking`) of the run, on its first samples."""
+    import torch
+
+    from ..masking import evaluation_checks, first_samples
+
+    x, y = first_samples(data)
+    robust = torch.tensor(result["per_sample"]["robust_ok"][:len(y)])
+    tallies = [(row["attacked"], row["broken"]) for row in result["rows"]]
+    return evaluation_checks(target, suite, x.to(device), y.to(device), robust, tallies)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..experiment import classifier_from_meta
+    from ..masking import format_checks
     from ..report import versions
     from ..robustness import SEEDS, format_rows, report, run_batches, write_report
     from ..runs import RunFolder
@@ -74,8 +87,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "model": meta["model"], "input": meta["input"], "data": args.data, "checkpoint": args.checkpoint,
         "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks]),
     }
+    result["checks"] = _checks(target, suite, data, result, device)
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
+    print(format_checks(result["checks"]))
     print(format_rows(result))
     print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
     return 0
@@ -97,8 +112,9 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     add_common(evaluate, user_model=True)
     evaluate.add_argument("--eps", type=parse_eps, required=True, help="ε in input units: 8/255 or 0.03")
     evaluate.add_argument("--norm", default="Linf", choices=("Linf", "L2"))
-    evaluate.add_argument("--suite", default="standard", choices=("standard", "fast", "rand"),
-                          help="standard: the report; fast: a cheap screen; rand: Poisson input (EOT)")
+    evaluate.add_argument("--suite", default="standard", choices=("standard", "full", "fast", "rand"),
+                          help="standard: the report; full: with AutoAttack's 5000 Square queries; fast: a cheap "
+                               "screen; rand: Poisson input (EOT)")
     evaluate.add_argument("--out", type=output_dir, required=True, help="output folder; a stopped run resumes from it")
     evaluate.add_argument("-T", "--T", type=positive_int, help="time steps (default: the checkpoint's)")
     evaluate.add_argument("--encoding", choices=("direct", "poisson", "frames"), help="default: the checkpoint's")
