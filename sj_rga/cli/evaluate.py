@@ -21,7 +21,7 @@ from .common import (
     positive_int,
     test_data,
 )
-from .errors import EXIT_INTERRUPTED, HelpFormatter, user_mistakes
+from .errors import EXIT_INTERRUPTED, HelpFormatter, UsageError, user_mistakes
 from .user_model import file_digest
 
 
@@ -58,6 +58,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..runs import RunFolder
 
     check_eps_in_range("--eps", [args.eps], args.data)
+    if args.eps_curve not in (None, "auto") and not args.eps_curve > args.eps:
+        raise UsageError(f"--eps-curve {args.eps_curve}: the largest ε of the curve must exceed --eps {args.eps}")
+    if args.eps_curve not in (None, "auto"):
+        check_eps_in_range("--eps-curve", [args.eps_curve], args.data)
     check_encoding(args.encoding, args.data)
     device = device_arg(args.device)
     model, meta = load_model(args.checkpoint, args.model, args.data, device, args)
@@ -88,12 +92,26 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         "versions": versions(), **report(records, [a.as_dict() for a in suite.attacks]),
     }
     result["checks"] = _checks(target, suite, data, result, device)
+    if args.eps_curve is not None:
+        from ..curve import curve_of_run
+
+        eps_max = 2 * args.eps if args.eps_curve == "auto" else args.eps_curve
+        result["eps_curve"] = curve_of_run(target, data, result, eps_max, args.bisections, args.out, device)
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
     print(format_checks(result["checks"]))
     print(format_rows(result))
+    if args.eps_curve is not None:
+        points = ", ".join(f"ε = {p['eps']:.4g}: {100 * p['robust_accuracy']:.1f} %"
+                           for p in result["eps_curve"]["points"][::5])
+        print(f"Robust accuracy over ε (bisection; per sample in eps_curve.csv, plot eps_curve.png): {points}")
     print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
     return 0
+
+
+def _eps_or_auto(text: str):
+    """``--eps-curve``'s value: ε, or ``auto`` (2 × ``--eps``)."""
+    return "auto" if text == "auto" else parse_eps(text)
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -121,4 +139,9 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--eot", type=positive_int, default=1,
                           help="Poisson samples averaged per gradient (the rand suite sets its own)")
     evaluate.add_argument("--limit", type=positive_int, help="evaluate only the first N test samples")
+    evaluate.add_argument("--eps-curve", type=_eps_or_auto, nargs="?", const="auto", metavar="EPS_MAX",
+                          help="also each sample's smallest breaking ε up to EPS_MAX (default 2 × --eps), by "
+                               "bisection with the suite: robust accuracy over ε (eps_curve.csv, eps_curve.png)")
+    evaluate.add_argument("--bisections", type=positive_int, default=5,
+                          help="--eps-curve: bisection steps per sample (each one suite run)")
     evaluate.set_defaults(run=cmd_evaluate)
