@@ -132,3 +132,14 @@ def test_cli_accepts_the_full_suite(suite):
 
     assert build_parser().parse_args(["evaluate", "--checkpoint", "c.pt", "--data", "digits", "--eps", "0.1",
                                       "--out", "o", "--suite", suite]).suite == suite
+
+
+def test_evaluate_a_transfer_attack_with_checks_compares_white_box_and_transfer(digits_models):
+    from sj_rga.attacks import PGD
+
+    model, other, x, y = digits_models
+    target, source = SNNClassifier(model, 8), SNNClassifier(other, 8)
+    report = evaluate(target, PGD(source, 0.1, 0.03, 3, seed=0), (x[:8], y[:8]), progress=False, checks=True)
+    transfer = {c["name"]: c for c in report.checks}["white_box_vs_transfer"]
+    assert transfer["value"] is not None and "transfer attack from the source model" in transfer["message"]
+    assert evaluate(target, PGD(source, 0.1, 0.03, 3, seed=0), (x[:8], y[:8]), progress=False).checks is None
