@@ -106,6 +106,7 @@ def masking_checks(target: SNNClassifier, x: torch.Tensor, y: torch.Tensor, eps:
     APGD and Square (defaults :data:`STEPS`, :data:`QUERIES`). The target's model is left as it was.
     """
     steps, queries = steps or STEPS, queries or QUERIES
+    target.restart()  # the checks' Poisson spikes do not depend on what ran before
     gradients = tuple(dict.fromkeys(gradients)) or (target.gradient_name,)
     robust_ok = robust_ok.to(torch.bool).cpu()
     clean_ok = _robust(target, lambda a, b: a, x, y)

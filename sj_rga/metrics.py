@@ -118,8 +118,8 @@ def evaluate(
     does, so its Poisson spikes depend on the batch alone. Inside a torch.distributed job
     (:mod:`sj_rga.distributed`) batch ``i`` is scored by rank ``i mod N`` and every rank returns the report
     of the whole data, equal to one process's. ``checks`` (default: with AutoAttack only) adds the
-    gradient-masking checks (:func:`sj_rga.masking.evaluation_checks`) on the first samples this process
-    scored, as ``report.checks``.
+    gradient-masking checks (:func:`sj_rga.masking.evaluation_checks`) on the first samples of batch 0 (rank
+    0 runs them and every rank gets them), as ``report.checks``.
     """
     if not isinstance(target, SNNClassifier):
         raise TypeError(f"target must be an sj_rga.SNNClassifier, got {type(target).__name__}")
@@ -131,7 +131,7 @@ def evaluate(
         suite.reset_breakdown()
     outcomes: dict[int, tuple[BatchOutcome, Optional[list[tuple[int, int, float]]]]] = {}
     mine = None if total is None else len(range(world.rank, total, world.size))
-    first = None  # the first batch scored here, for the gradient-masking checks
+    first = None  # batch 0 (rank 0's), for the gradient-masking checks
     for index, (x, y) in tqdm(owned, total=mine, desc=description, disable=not show, leave=False):
         if device is not None:
             x, y = x.to(device), y.to(device)
@@ -143,7 +143,7 @@ def evaluate(
             tally = [(done.attacked[i], int((done.broken_by == i).sum()), done.seconds[i])
                      for i in range(len(suite.attacks))]
         outcomes[index] = (outcome, tally)
-        if first is None and (checks or (checks is None and suite is not None)):
+        if index == 0 and (checks or (checks is None and suite is not None)):
             first = (x, y, outcome.robust_ok)
     outcomes = distributed.gather_batches(outcomes, world)
     if not outcomes:
@@ -154,7 +154,6 @@ def evaluate(
                      .as_dict() for i, entry in enumerate(suite.attacks)]
     report = summarise(torch.cat([o.clean_ok for o, _ in outcomes.values()]),
                        torch.cat([o.robust_ok for o, _ in outcomes.values()]), breakdown)
-    if first is None:
-        return report
     tallies = None if breakdown is None else [(b["attacked"], b["broken"]) for b in breakdown]
-    return replace(report, checks=masking.evaluation_checks(target, attack, *first, tallies))
+    found = None if first is None else masking.evaluation_checks(target, attack, *first, tallies)
+    return replace(report, checks=distributed.broadcast(found, world))
