@@ -270,7 +270,10 @@ def run_compare(args: argparse.Namespace) -> None:
 
 
 def evaluations(entry: SuiteAttack, classes: int) -> int:
-    """Gradient evaluations ``entry`` spends on a sample it never breaks (the most it can spend)."""
+    """Gradient evaluations ``entry`` spends on a sample it never breaks (the most it can spend); for Square,
+    score evaluations (forwards without gradient)."""
+    if not entry.gradients:
+        return 1 + entry.steps
     per_run = entry.steps + (0 if entry.optimiser == "sapgd" else 1)
     runs = entry.restarts * (min(entry.target_classes, classes - 1) if entry.optimiser == "apgd-t" else 1)
     return runs * per_run
@@ -296,17 +299,31 @@ def run_vgg(args: argparse.Namespace) -> None:
         for _ in range(args.rounds):
             torch.autograd.grad(torch.nn.functional.cross_entropy(clf(xg), y), xg)
         seconds[gradient] = (time.perf_counter() - start) / args.rounds / args.samples
-    print("| attack | gradient evaluations per robust sample | seconds per sample |")
+    with torch.no_grad():
+        target(x)  # warm-up
+        start = time.perf_counter()
+        for _ in range(args.rounds):
+            target(x)
+    forward = (time.perf_counter() - start) / args.rounds / args.samples
+    print("| attack | gradient (Square: score) evaluations per robust sample | seconds per sample |")
     print("|---|---|---|")
     total = 0.0
     for entry in entries:
         count = evaluations(entry, 10)
-        cost = count * sum(seconds[g] for g in entry.gradients)
+        cost = count * (sum(seconds[g] for g in entry.gradients) if entry.gradients else forward)
         total += cost
-        print(f"| {entry.name} ({entry.steps} steps, {entry.restarts} restart(s)"
+        budget = f"{entry.steps} steps, {entry.restarts} restart(s)" if entry.gradients else f"{entry.steps} queries"
+        print(f"| {entry.name} ({budget}"
               f"{f', {entry.target_classes} targets' if entry.optimiser == 'apgd-t' else ''}) | {count} | {cost:.0f} |")
     print(f"| the whole suite on a sample no attack breaks | | {total:.0f} |")
-    print("seconds per gradient evaluation per sample: " + ", ".join(f"{g} {t:.3f}" for g, t in seconds.items()))
+    gradient_only = sum(evaluations(e, 10) * sum(seconds[g] for g in e.gradients) for e in entries if e.gradients)
+    if gradient_only < total:
+        print(f"the gradient attacks alone: {gradient_only:.0f} s per robust sample; with Square "
+              f"{total / gradient_only:.2f}x that")
+    print("seconds per gradient evaluation per sample: " + ", ".join(f"{g} {t:.3f}" for g, t in seconds.items())
+          + f"; per score evaluation (forward without gradient): {forward:.3f}")
+    if args.time_only:
+        return
     suite = AutoAttack(target, 8 / 255, version=args.suite)
     start = time.perf_counter()
     suite(x, y)
@@ -326,6 +343,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--samples", type=int, default=4, help="vgg: samples timed")
     parser.add_argument("--rounds", type=int, default=3, help="vgg: timed gradient evaluations per estimator")
     parser.add_argument("-T", "--T", type=int, default=8, help="vgg: time steps (the paper's 8)")
+    parser.add_argument("--time-only", action="store_true", help="vgg: time the evaluations, do not run the suite")
     parser.add_argument("--cache", default="bench_suite_select.json", help="select: per-candidate results")
     parser.add_argument("--rand", action="store_true", help="select: Poisson input, EOT candidates")
     parser.add_argument("--published", action="store_true", help="select: measure the published attacks too")

@@ -8,14 +8,14 @@ the evaluation engine's (:mod:`sj_rga.engine`), the one ``sj-rga evaluate`` runs
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
-from . import engine
+from . import distributed, engine, masking
 from .attacks.autoattack import AttackBreakdown, AutoAttack
-from .batching import Batch, Data, batch_size_of
+from .batching import Batch, Data, batch_size_of, batches
 from .classifier import SNNClassifier
 from .runs import RunFolder
 
@@ -29,7 +29,9 @@ ASR_DEFINITION = ("ASR (Bu et al. 2023): among the samples the target classifies
 class AttackReport:
     """Accuracies and ASR as fractions in [0, 1]; counts of samples. ``breakdown`` (AutoAttack only):
     per attack of the suite, in order, the samples it ran on, broke, and its seconds. ``batch_size``: the
-    batches the evaluation was cut into (the results do not depend on it; recorded all the same)."""
+    batches the evaluation was cut into (the results do not depend on it; recorded all the same). ``checks``:
+    the gradient-masking checks (:mod:`sj_rga.masking`), a list of ``{"name", "value", "verdict",
+    "message"}``; None where none ran."""
 
     clean_accuracy: float
     robust_accuracy: float
@@ -39,6 +41,7 @@ class AttackReport:
     asr_definition: str = ASR_DEFINITION
     breakdown: Optional[tuple[dict, ...]] = None
     batch_size: Optional[int] = None
+    checks: Optional[list[dict]] = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -141,6 +144,7 @@ def evaluate(
     progress: Optional[bool] = None,
     description: str = "attack",
     folder: Optional[RunFolder] = None,
+    checks: Optional[bool] = None,
 ) -> AttackReport:
     """Attack ``data`` and score the adversarial examples on ``target``.
 
@@ -148,15 +152,38 @@ def evaluate(
     measures clean accuracy only. With :class:`~sj_rga.attacks.AutoAttack` the report is the worst case
     over its suite, with the per-attack ``breakdown`` of this evaluation. ``progress=None`` shows progress
     (:func:`sj_rga.progress.progress_bar`) when there are more than 4 batches. ``folder``
-    (:class:`~sj_rga.runs.RunFolder`) makes the evaluation resumable.
+    (:class:`~sj_rga.runs.RunFolder`) makes the evaluation resumable. ``checks`` (default: with AutoAttack
+    only) adds the gradient-masking checks (:func:`sj_rga.masking.evaluation_checks`) on the first samples of
+    the data (rank 0 runs them and every rank gets them), as ``report.checks``.
 
     This is the batch loop of ``sj-rga evaluate`` (:mod:`sj_rga.engine`): each batch starts with
     ``target.restart()`` and declares its samples' data-set indices, and every random draw (random starts,
-    Poisson spikes) comes from the stream of the sample it is for, so ``evaluate(target, AutoAttack(target,
-    eps, seed=s), data, batch_size=b)`` gives the same per-sample results as ``sj-rga evaluate --seed s`` and
-    the same whatever ``batch_size`` and the number of ranks (method §3 lists the exceptions: PDSG's σ pools
-    over the batch). Inside a torch.distributed job (:mod:`sj_rga.distributed`) the batches are dealt in
-    rounds over the ranks and every rank returns the report of the whole data.
+    Poisson spikes, Square's search) comes from the stream of the sample it is for, so ``evaluate(target,
+    AutoAttack(target, eps, seed=s), data, batch_size=b)`` gives the same per-sample results as ``sj-rga
+    evaluate --seed s`` and the same whatever ``batch_size`` and the number of ranks (method §3 lists the
+    exceptions: PDSG's σ pools over the batch). Inside a torch.distributed job (:mod:`sj_rga.distributed`) the
+    batches are dealt in rounds over the ranks and every rank returns the report of the whole data.
     """
     records = attack_records(target, attack, data, batch_size, device, progress, description, folder)
-    return report_of(records, attack if isinstance(attack, AutoAttack) else None, batch_size_of(data, batch_size))
+    suite = attack if isinstance(attack, AutoAttack) else None
+    report = report_of(records, suite, batch_size_of(data, batch_size))
+    if not (checks or (checks is None and suite is not None)):
+        return report
+    return replace(report, checks=masking_checks_of(target, attack, data, batch_size, records, report, device))
+
+
+def masking_checks_of(target: SNNClassifier, attack: Optional[Attacker], data: Data, batch_size: int,
+                      records: Sequence[dict[str, Any]], report: AttackReport,
+                      device: Union[None, str, torch.device] = None) -> Optional[list[dict]]:
+    """The gradient-masking checks (:func:`sj_rga.masking.evaluation_checks`) of an evaluation, on the first
+    samples of ``data`` with their verdicts from ``records``: run by rank 0, the same list on every rank."""
+    world = distributed.world()
+    found = None
+    if world.main:
+        x, y = masking.first_samples((batch.x, batch.y) for batch in batches(data, batch_size)[0])
+        if device is not None:
+            x, y = x.to(device), y.to(device)
+        robust_ok = torch.tensor([v for r in records for v in r["robust_ok"]][:len(y)], dtype=torch.bool)
+        tallies = None if report.breakdown is None else [(b["attacked"], b["broken"]) for b in report.breakdown]
+        found = masking.evaluation_checks(target, attack, x, y, robust_ok, tallies)
+    return distributed.broadcast(found, world)

@@ -21,9 +21,13 @@ from .apgd import APGD, APGDT
 from .ball import check_norm, l2_norm
 from .base import Attack
 from .sapgd import SAPGD
+from .square import Square
 
-OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd")
-VERSIONS = ("standard", "fast", "rand", "custom")
+OPTIMISERS = ("apgd-ce", "apgd-dlr", "apgd-t", "sapgd", "square")
+#: The optimisers that use no gradient (their entry's ``gradient`` is ``NO_GRADIENT``).
+GRADIENT_FREE = ("square",)
+NO_GRADIENT = "none"
+VERSIONS = ("standard", "full", "fast", "rand", "custom")
 #: Slack of the final check, for rounding in float32 pixel arithmetic.
 CHECK_TOLERANCE = 1e-5
 
@@ -33,9 +37,10 @@ class SuiteAttack:
     """One attack of a suite: an optimiser driven by one gradient estimator.
 
     ``optimiser``: ``'apgd-ce'``, ``'apgd-dlr'`` (:class:`~.apgd.APGD` with that loss), ``'apgd-t'``
-    (:class:`~.apgd.APGDT` over ``target_classes`` classes) or ``'sapgd'`` (:class:`~.sapgd.SAPGD`,
-    cross-entropy). ``gradient``: an estimator name the classifier's ``with_gradient`` accepts.
-    ``eot``: Poisson samples averaged per gradient (only for Poisson input).
+    (:class:`~.apgd.APGDT` over ``target_classes`` classes), ``'sapgd'`` (:class:`~.sapgd.SAPGD`,
+    cross-entropy) or ``'square'`` (:class:`~.square.Square`, margin loss, ``steps`` queries, no gradient).
+    ``gradient``: an estimator name the classifier's ``with_gradient`` accepts (``'none'`` for Square).
+    ``eot``: Poisson samples averaged per gradient, or per score for Square (only for Poisson input).
     """
 
     optimiser: str
@@ -50,20 +55,28 @@ class SuiteAttack:
             raise ValueError(f"optimiser must be one of {OPTIMISERS}, got {self.optimiser!r}")
         for name in ("steps", "restarts", "eot", "target_classes"):
             check_count(getattr(self, name), name)
+        if (self.optimiser in GRADIENT_FREE) != (self.gradient == NO_GRADIENT):
+            raise ValueError(f"gradient={NO_GRADIENT!r} goes with the gradient-free optimisers {GRADIENT_FREE} "
+                             f"(and only with them), got {self.optimiser!r} with {self.gradient!r}")
 
     @property
     def name(self) -> str:
+        if self.optimiser in GRADIENT_FREE:
+            return f"{self.optimiser}[{self.steps}]"
         return f"{self.optimiser}[{self.gradient}]"
 
     @property
     def gradients(self) -> tuple[str, ...]:
-        """The estimators: one, or several joined by '+' (an ensemble of normalised gradients)."""
-        return tuple(self.gradient.split("+"))
+        """The estimators: one, or several joined by '+' (an ensemble of normalised gradients); none for
+        Square."""
+        return () if self.optimiser in GRADIENT_FREE else tuple(self.gradient.split("+"))
 
     def build(self, classifier: SNNClassifier, eps: float, norm: str, seed: int,
               ensemble: Sequence[SNNClassifier] = ()) -> Attack:
         """The attack on ``classifier`` (already switched to this entry's first gradient and EOT), with the
         ``ensemble`` members (the other gradients) added."""
+        if self.optimiser == "square":
+            return Square(classifier, eps, norm, queries=self.steps, seed=seed)
         if self.optimiser == "apgd-t":
             return APGDT(classifier, eps, norm, self.steps, self.target_classes, self.restarts, seed=seed,
                          ensemble=ensemble)
@@ -75,6 +88,11 @@ class SuiteAttack:
     def as_dict(self) -> dict:
         return {"name": self.name, **asdict(self)}
 
+
+#: Square's queries per sample: in the standard suite, a budget that keeps its cost per robust sample within
+#: 1.5x the gradient attacks' (measured on VGG-11, ``benchmarks/bench_masking.py``); in the full suite,
+#: AutoAttack's 5000.
+SQUARE_QUERIES = {"standard": 800, "full": 5000}
 
 #: The suites, chosen by measurement on held-out data (``benchmarks/bench_suite.py select``; the figures and
 #: the reasons are in benchmarks/RESULTS.md, "The standard robustness evaluation"). ASSG's adaptive
@@ -88,6 +106,7 @@ SUITES: dict[str, tuple[SuiteAttack, ...]] = {
         SuiteAttack("sapgd", "assg", 300),
         SuiteAttack("apgd-dlr", "assg", 100),
         SuiteAttack("apgd-ce", "stbp", 100),
+        SuiteAttack("square", NO_GRADIENT, SQUARE_QUERIES["standard"]),
     ),
     "fast": (
         SuiteAttack("apgd-ce", "assg", 20),
@@ -99,6 +118,7 @@ SUITES: dict[str, tuple[SuiteAttack, ...]] = {
         SuiteAttack("apgd-dlr", "assg", 50, eot=10),
     ),
 }
+SUITES["full"] = SUITES["standard"][:-1] + (SuiteAttack("square", NO_GRADIENT, SQUARE_QUERIES["full"]),)
 
 
 @dataclass
@@ -131,17 +151,18 @@ class AttackBreakdown:
 
 
 def _twins(classifier: SNNClassifier, entry: SuiteAttack) -> list[SNNClassifier]:
-    """The classifier with each of the entry's gradients; with the entry's EOT if it sets one (else the
-    classifier's)."""
+    """The classifier with each of the entry's gradients (a gradient-free entry: the classifier's own); with the
+    entry's EOT if it sets one (else the classifier's)."""
     eot = entry.eot if entry.eot > 1 else classifier.eot
-    return [classifier.replace(gradient=gradient, eot=eot) for gradient in entry.gradients]
+    return [classifier.replace(gradient=gradient, eot=eot) for gradient in entry.gradients or (classifier.estimator,)]
 
 
 class AutoAttack(Attack):
     """The standard SNN robustness evaluation: ``atk(x, y)`` -> the per-sample worst case over a suite
     (Croce & Hein's AutoAttack discipline, ICML 2020; method §3).
 
-    ``version``: ``'standard'`` (the full suite, for deterministic input), ``'fast'`` (a cheap screen:
+    ``version``: ``'standard'`` (the report, for deterministic input: gradient attacks, then Square),
+    ``'full'`` (the same with AutoAttack's 5000 Square queries), ``'fast'`` (a cheap screen:
     an upper bound on robust accuracy, not a report), ``'rand'`` (for Poisson input: EOT over spike
     samples; refused on a deterministic classifier), or ``'custom'`` with ``attacks`` a sequence of
     :class:`SuiteAttack`. The suites are in :data:`SUITES`. Attack i runs with seed ``seed + i``, only on
@@ -198,7 +219,7 @@ class AutoAttack(Attack):
         if version == "rand" and not random_input:
             raise ValueError(f"version='rand' is for random (Poisson) input; this classifier's "
                              f"{classifier.encoding!r} input is deterministic: use version='standard'")
-        if random_input and version in ("standard", "fast"):
+        if random_input and version in ("standard", "full", "fast"):
             warnings.warn("the classifier's Poisson input is random: version='rand' averages gradients over "
                           "spike samples (EOT) and is the evaluation meant for it", stacklevel=2)
         if not random_input and any(a.eot > 1 for a in suite):

@@ -30,12 +30,13 @@ class Attack(abc.ABC):
         return -ce if self.targeted else ce
 
     def input_gradient(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """dLoss/dx for the current point, in pixel space."""
+        """dLoss/dx for the current point, in pixel space (zero for a model whose output does not depend on x
+        through autograd)."""
         x = x.detach().requires_grad_(True)
         with torch.enable_grad():
             loss = self.loss(self.classifier(x), y)
-            (grad,) = torch.autograd.grad(loss, x)
-        return grad
+            grad = torch.autograd.grad(loss, x, allow_unused=True)[0] if loss.requires_grad else None
+        return torch.zeros_like(x) if grad is None else grad
 
     def clip_to_bounds(self, x: torch.Tensor) -> torch.Tensor:
         low, high = self.classifier.bounds

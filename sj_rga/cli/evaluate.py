@@ -26,7 +26,7 @@ from .common import (
     test_data,
     work_starts,
 )
-from .errors import EXIT_INTERRUPTED, HelpFormatter, user_mistakes
+from .errors import EXIT_INTERRUPTED, HelpFormatter, UsageError, user_mistakes
 from .user_model import file_digest
 
 
@@ -49,12 +49,17 @@ def _stderr(line: str) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..attacks.autoattack import AutoAttack
     from ..checkpoints import classifier_from_meta
-    from ..metrics import attack_records
+    from ..masking import format_checks
+    from ..metrics import attack_records, masking_checks_of, report_of
     from ..report import format_evaluation
     from ..robustness import SEEDS, report, write_report
     from ..runs import RunFolder
 
     check_eps_in_range("--eps", [args.eps], args.data, args.norm, args.bounds)
+    if args.eps_curve not in (None, "auto") and not args.eps_curve > args.eps:
+        raise UsageError(f"--eps-curve {args.eps_curve}: the largest ε of the curve must exceed --eps {args.eps}")
+    if args.eps_curve not in (None, "auto"):
+        check_eps_in_range("--eps-curve", [args.eps_curve], args.data, args.norm, args.bounds)
     check_encoding(args.encoding, args.data)
     check_normalisation(args, dataset_info(args.data).in_channels)
     device = device_arg(args.device)
@@ -82,6 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                                    "again to resume" if kept else "no batch had finished"),
               file=sys.stderr, flush=True)
         return EXIT_INTERRUPTED
+    checks = masking_checks_of(target, suite, data, args.batch_size, records, report_of(records, suite), device)
     if not world().main:
         return 0
     result = {
@@ -91,14 +97,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         **report(records, [a.as_dict() for a in suite.attacks], args.batch_size),
         "robust_accuracy_is_worst_case_of": [a.name for a in suite.attacks],
     }
+    result["checks"] = checks
     result["warnings"] = chance_warnings(args, [(result["clean_accuracy"], result["samples"])])
+    if args.eps_curve is not None:
+        from ..curve import curve_of_run
+
+        eps_max = 2 * args.eps if args.eps_curve == "auto" else args.eps_curve
+        result["eps_curve"] = curve_of_run(target, data, result, eps_max, args.bisections, args.out, device)
     gradients = list(dict.fromkeys(g for a in suite.attacks for g in a.gradients))
     result = {**results_header(args, device, {"seed": args.seed, **SEEDS}, args.batch_size, gradients), **result}
     json_path, _ = write_report(args.out, result)
     print(f"AutoAttack ({args.suite}) at ε = {args.eps:.6g} ({args.norm}) on {result['samples']} samples")
+    print(format_checks(result["checks"]))
     print(format_evaluation(result))
+    if args.eps_curve is not None:
+        points = ", ".join(f"ε = {p['eps']:.4g}: {100 * p['robust_accuracy']:.1f} %"
+                           for p in result["eps_curve"]["points"][::5])
+        print(f"Robust accuracy over ε (bisection; per sample in eps_curve.csv, plot eps_curve.png): {points}")
     print(f"Results written to {json_path.parent.resolve()} (results.json, results.csv)")
     return 0
+
+
+def _eps_or_auto(text: str):
+    """``--eps-curve``'s value: ε, or ``auto`` (2 × ``--eps``)."""
+    return "auto" if text == "auto" else parse_eps(text)
 
 
 def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
@@ -117,12 +139,18 @@ def add_evaluate_parser(sub: argparse._SubParsersAction) -> None:
     add_common(evaluate, user_model=True)
     evaluate.add_argument("--eps", type=parse_eps, required=True, help="ε in input units: 8/255 or 0.03")
     evaluate.add_argument("--norm", default="Linf", choices=("Linf", "L2"))
-    evaluate.add_argument("--suite", default="standard", choices=("standard", "fast", "rand"),
-                          help="standard: the report; fast: a cheap screen; rand: Poisson input (EOT)")
+    evaluate.add_argument("--suite", default="standard", choices=("standard", "full", "fast", "rand"),
+                          help="standard: the report; full: with AutoAttack's 5000 Square queries; fast: a cheap "
+                               "screen; rand: Poisson input (EOT)")
     evaluate.add_argument("--out", type=output_dir, required=True, help="output folder; a stopped run resumes from it")
     evaluate.add_argument("-T", "--T", type=positive_int, help="time steps (default: the checkpoint's)")
     evaluate.add_argument("--encoding", choices=("direct", "poisson", "frames"), help="default: the checkpoint's")
     evaluate.add_argument("--eot", type=positive_int, default=1,
                           help="Poisson samples averaged per gradient (the rand suite sets its own)")
     evaluate.add_argument("--limit", type=positive_int, help="evaluate only the first N test samples")
+    evaluate.add_argument("--eps-curve", type=_eps_or_auto, nargs="?", const="auto", metavar="EPS_MAX",
+                          help="also each sample's smallest breaking ε up to EPS_MAX (default 2 × --eps), by "
+                               "bisection with the suite: robust accuracy over ε (eps_curve.csv, eps_curve.png)")
+    evaluate.add_argument("--bisections", type=positive_int, default=5,
+                          help="--eps-curve: bisection steps per sample (each one suite run)")
     evaluate.set_defaults(run=cmd_evaluate)
