@@ -75,7 +75,7 @@ def run_masked(args: argparse.Namespace) -> None:
 
     from sj_rga.masking import masking_checks
 
-    models, x, y = selection_models(args.smoke)
+    models, (x, y) = selection_models(args.smoke)
     x, y = x[:args.samples], y[:args.samples]
     suite = SUITES[args.suite]
     gradient_part = tuple(a for a in suite if a.optimiser not in GRADIENT_FREE)
@@ -116,9 +116,9 @@ def run_masked(args: argparse.Namespace) -> None:
 
 
 def run_curve(args: argparse.Namespace) -> None:
+    from sj_rga.checkpoints import classifier_from_meta
     from sj_rga.curve import robustness_curve
     from sj_rga.data.digits import digits
-    from sj_rga.experiment import classifier_from_meta
     from sj_rga.training import train_digits
 
     model, meta = train_digits()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from sj_rga import distributed, models, training
+from sj_rga import checkpoints, distributed, models, training
 from sj_rga.adversarial import AdversarialConfig
 from sj_rga.data import digits
 
@@ -107,7 +107,7 @@ def suite_target(checkpoint: Path):
     """The classifier sj-rga evaluate builds for the checkpoint with --seed SUITE_SEED."""
     from sj_rga.checkpoints import classifier_from_meta
 
-    model, meta = training.load_checkpoint(checkpoint)
+    model, meta = checkpoints.load_checkpoint(checkpoint)
     return classifier_from_meta(model, meta, seed=SUITE_SEED)
 
 
@@ -130,7 +130,7 @@ def invariance_records(checkpoint: Path, batch_size: int):
     from sj_rga.attacks import PGD, AutoAttack, SuiteAttack
     from sj_rga.metrics import attack_records
 
-    model, _ = training.load_checkpoint(checkpoint)
+    model, _ = checkpoints.load_checkpoint(checkpoint)
     target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
     suite = AutoAttack(target, 0.1, "Linf", "custom", seed=5, attacks=[
         SuiteAttack("apgd-ce", "assg", 4, restarts=2, eot=2), SuiteAttack("apgd-t", "rga", 3, target_classes=2),

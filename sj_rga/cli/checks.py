@@ -8,7 +8,6 @@ the model's file and line (:func:`sj_rga.errors.model_location`) and what to try
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any, Optional
 
 import torch
@@ -146,15 +145,4 @@ def check_model_takes_sample(classifier: Any, sample: torch.Tensor, args: argpar
     if logits.shape[-1] < num_classes:
         raise UsageError(f"{what} returns {logits.shape[-1]} class scores but --data {args.data} has {num_classes} "
                          "classes: build it with one output per class")
-
-
-def module_not_found_hint(module_name: str, error: BaseException) -> str:
-    """For a factory module that cannot be found: where Python looked (the current folder, PYTHONPATH)."""
-    if not isinstance(error, ModuleNotFoundError) or not (error.name or "").split(".")[0] == \
-            module_name.split(".")[0]:
-        return ""
-    path = os.environ.get("PYTHONPATH")
-    searched = f"the current folder {os.getcwd()}" + (f" and PYTHONPATH={path}" if path else " (PYTHONPATH unset)")
-    return (f"; Python looked in {searched} and the installed packages: run from the folder holding "
-            f"{module_name.split('.')[0]}, or add that folder to PYTHONPATH")
 

@@ -19,8 +19,18 @@ from typing import Any, Optional
 import torch
 import torch.nn as nn
 
-from .checks import module_not_found_hint
 from .errors import UsageError
+
+
+def module_not_found_hint(module_name: str, error: BaseException) -> str:
+    """For a factory module that cannot be found: where Python looked (the current folder, PYTHONPATH)."""
+    if not isinstance(error, ModuleNotFoundError) or not (error.name or "").split(".")[0] == \
+            module_name.split(".")[0]:
+        return ""
+    path = os.environ.get("PYTHONPATH")
+    searched = f"the current folder {os.getcwd()}" + (f" and PYTHONPATH={path}" if path else " (PYTHONPATH unset)")
+    return (f"; Python looked in {searched} and the installed packages: run from the folder holding "
+            f"{module_name.split('.')[0]}, or add that folder to PYTHONPATH")
 
 
 def is_factory(name: Optional[str]) -> bool:

@@ -63,6 +63,7 @@ class RGA(surrogate.SurrogateFunctionBase, TimeUniformEstimator, SurrogateRoute)
 
         >>> classifier = sj_rga.SNNClassifier(model, T=8, gradient=sj_rga.RGA(lam=0.9))
         >>> x_adv = sj_rga.attacks.PGD(classifier, eps=8 / 255, alpha=2 / 255, steps=10)(images, labels)
+        >>> from spikingjelly.activation_based import neuron
         >>> node = neuron.LIFNode(tau=10.0, surrogate_function=sj_rga.RGA(), step_mode="m")
         >>> with sj_rga.gradient_mode(model, sj_rga.RGA(lam=0.9)):  # any model, your own loop
         ...     model(x_seq).mean(0).sum().backward()

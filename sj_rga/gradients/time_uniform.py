@@ -63,8 +63,12 @@ class TimeUniformEstimator(LayerEstimator):
         return ScaledGradientFunction.apply(x_seq, spikes, self.record_own(node, x_seq, spikes).slope)
 
     def check_model(self, model: nn.Module, path: str) -> None:
+        """As the base's, and ``path='fast'`` on a model the fast path cannot be proven for is refused now. The
+        proof traces the model's forward (torch.fx runs its Python code on proxies), so ``'auto'`` defers it to
+        the first gradient: a classifier that only ever runs without gradients never traces."""
         super().check_model(model, path)
-        use_fast_path(model, path)
+        if path != "auto":
+            use_fast_path(model, path)
 
     def logits(self, model: nn.Module, x_seq: torch.Tensor, logits: LogitsFunction, *, path: str = "auto",
                statistics: Optional[Statistics] = None, update: bool = True) -> torch.Tensor:
