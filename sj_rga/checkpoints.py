@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
@@ -21,19 +21,17 @@ from .files import atomic_path
 from .models import build
 from .version import __version__
 
-if TYPE_CHECKING:
-    from .training import TrainConfig
-
 #: Marks a file written by :func:`save_checkpoint`.
 CHECKPOINT_FORMAT: str = "sj-rga-checkpoint-1"
 
 
 def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict[str, Any], inputs: InputSpec,
-                    dataset: str, accuracy: Optional[float], config: Optional[TrainConfig] = None) -> Path:
+                    dataset: str, accuracy: Optional[float], train: Optional[dict[str, Any]] = None) -> Path:
     """Write ``model``'s weights with everything needed to rebuild and feed it.
 
     ``model_config``: the keyword arguments of :func:`sj_rga.models.build` that built ``model`` (name,
-    num_classes, lam, surrogate, ...). ``config`` is recorded under ``"train"``, its adversarial settings under
+    num_classes, lam, surrogate, ...). ``train``: the training settings as plain values (``asdict`` of a
+    :class:`sj_rga.training.TrainConfig`), recorded under ``"train"``, the adversarial ones under
     ``["train"]["adversarial"]`` (method, eps, steps, alpha, gradient, beta). The file is a dict of plain
     values and tensors, loadable with ``torch.load(path, weights_only=True)``; it is written to a temporary
     file first and renamed, so ``path`` never holds a partial checkpoint.
@@ -46,7 +44,7 @@ def save_checkpoint(path: Union[str, Path], model: nn.Module, model_config: dict
         "input": {**asdict(inputs), "mean": _plain(inputs.mean), "std": _plain(inputs.std)},
         "dataset": dataset,
         "accuracy": accuracy,
-        "train": None if config is None else asdict(config),
+        "train": None if train is None else dict(train),
         "versions": {"sj_rga": __version__, "spikingjelly": SPIKINGJELLY_VERSION, "torch": str(torch.__version__)},
         "state_dict": {key: value.detach().cpu() for key, value in model.state_dict().items()},
     }

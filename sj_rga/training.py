@@ -286,7 +286,7 @@ def train_model(model_name: Optional[str], dataset: str, root: Optional[Union[st
     torch.manual_seed(config.seed)
     result = train(build(**model_config), train_set, inputs, config, test_set)
     if checkpoint is not None and distributed.world().main:  # in a torchrun job, rank 0 alone writes
-        save_checkpoint(checkpoint, result.model, model_config, inputs, dataset, result.accuracy, config)
+        save_checkpoint(checkpoint, result.model, model_config, inputs, dataset, result.accuracy, asdict(config))
     return result.model, {
         "format": CHECKPOINT_FORMAT, "model": model_config, "input": asdict(inputs), "dataset": dataset,
         "accuracy": result.accuracy, "train": asdict(config), "history": result.history,
