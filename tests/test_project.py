@@ -90,8 +90,8 @@ def test_the_readme_starts_with_the_install_and_the_test_command_that_ci_runs():
     text = (ROOT / "README.md").read_text()
     install, test = text.split("```bash\n", 1)[1].split("```", 1)[0].strip().splitlines()
     assert _ci_test_command() == test  # CI runs the README's own test command ...
-    assert test.endswith("python -m pytest -q") and (ROOT / ".ci" / "run").read_text().rstrip().endswith(
-        "python -m pytest -q")  # ... and again under SpikingJelly 0.0.0.0.14
+    assert test.endswith("python -m pytest -q") and ".ci-venv14/bin/activate && " in (ROOT / ".ci" / "run").read_text()
+    # ... and again under SpikingJelly 0.0.0.0.14, in the environment layered over the first
     pip, demo = install.split(" && ")
     assert pip == "pip install ." and _setup()["options.entry_points"]["console_scripts"].split() == [
         "sj-rga", "=", "sj_rga.cli:main"]
