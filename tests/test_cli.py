@@ -361,30 +361,47 @@ def test_ctrl_c_while_writing_results_leaves_no_half_written_files(monkeypatch, 
 
 
 def test_sigint_to_a_running_command_exits_130(tmp_path):
-    """The real signal, sent once the training's progress bar shows."""
+    """Ctrl-C as a user at a terminal sends it: the real signal, to a command whose stderr is a terminal (a
+    pseudo-terminal here, so the progress bar is tqdm's), once the training's bar shows. SIGINT is set back to
+    its default in the child: a process started in the background by a non-interactive shell (as CI runs the
+    suite) inherits it ignored, and Python then never raises KeyboardInterrupt."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
     out = tmp_path / "m.pt"
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONUNBUFFERED": "1"}
     env.pop(DEBUG_VARIABLE, None)
+    terminal, child_end = pty.openpty()
+    fcntl.ioctl(child_end, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 24 x 100, as a terminal has
     process = subprocess.Popen([sys.executable, "-m", "sj_rga.cli", "train", "--epochs", "200", "--out", str(out)],
-                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, env=env)
-    stderr = process.stderr.fileno()
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=child_end, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    os.close(child_end)
+
+    def read_available() -> bytes:
+        try:
+            return os.read(terminal, 65536)
+        except (BlockingIOError, OSError):  # nothing yet; OSError (EIO) once the child has closed the terminal
+            return b""
+
     try:
-        os.set_blocking(stderr, False)
+        os.set_blocking(terminal, False)
         seen, deadline = b"", time.monotonic() + 120
         while b"%" not in seen and process.poll() is None and time.monotonic() < deadline:
-            try:
-                seen += os.read(stderr, 65536)
-            except BlockingIOError:
-                time.sleep(0.2)
+            seen += read_available() or (time.sleep(0.1) or b"")
         assert b"%" in seen, f"no progress bar: {seen[-2000:]}"
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=60)
-        os.set_blocking(stderr, True)
-        seen = (seen + process.stderr.read()).decode()
+        deadline = time.monotonic() + 60
+        while process.poll() is None and time.monotonic() < deadline:
+            seen += read_available() or (time.sleep(0.1) or b"")
+        seen = (seen + read_available()).decode()
     finally:
         if process.poll() is None:
             process.kill()
-    assert process.returncode == EXIT_INTERRUPTED
+        os.close(terminal)
+    assert process.returncode == EXIT_INTERRUPTED, seen[-2000:]
     assert seen.rstrip().endswith("sj-rga train: interrupted; no results were written")
     assert "Traceback" not in seen
     assert list(tmp_path.iterdir()) == []
