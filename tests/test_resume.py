@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from sj_rga.cli import main
 from sj_rga.files import write_atomically, write_json
 from sj_rga.runs import RunFolder
 from sj_rga.seeding import derive_seed
@@ -34,9 +35,11 @@ def _finished(out):
 
 
 def _interrupt(checkpoint, out, sig):
-    """Start a run, send ``sig`` once two batches are written; the finished batch files at that moment."""
+    """Start a run, send ``sig`` once two batches are written; the finished batch files at that moment. SIGINT is
+    set to its default in the child, as in a terminal's foreground job (a suite started in the background by a
+    non-interactive shell passes it on ignored)."""
     process = subprocess.Popen(_command(checkpoint, out), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 300
     while len(_finished(out)) < 2 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -55,14 +58,15 @@ def _comparable(result):
 
 @pytest.fixture(scope="module")
 def uninterrupted(digits_checkpoint, tmp_path_factory):
+    """The same command run whole, by the CLI's entry point in this process."""
     out = tmp_path_factory.mktemp("whole")
-    whole = subprocess.run(_command(digits_checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
-    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert main(_command(digits_checkpoint, out)[3:]) == 0
     return json.loads((out / "results.json").read_text())
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
-def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, digits_checkpoint, uninterrupted, sig):
+def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, digits_checkpoint, uninterrupted, sig,
+                                                              capsys):
     out = tmp_path / "resumed"
     code, err = _interrupt(digits_checkpoint, out, sig)
     done_before = _finished(out)
@@ -73,24 +77,22 @@ def test_a_killed_run_resumes_and_equals_an_uninterrupted_one(tmp_path, digits_c
         assert "run the same command again to resume" in err
     for path in (out / "batches").glob("[0-9]*.json"):
         json.loads(path.read_text())  # every batch file is complete
-    again = subprocess.run(_command(digits_checkpoint, out), env=_env(), capture_output=True, text=True, timeout=600)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert f"resuming: {len(done_before)} of {BATCHES} batches done" in again.stderr  # also with --no-progress
+    capsys.readouterr()
+    assert main(_command(digits_checkpoint, out)[3:]) == 0  # started again (in this process)
+    assert f"resuming: {len(done_before)} of {BATCHES} batches done" in capsys.readouterr().err  # with --no-progress
     assert len(_finished(out)) == BATCHES
     resumed = json.loads((out / "results.json").read_text())
     assert _comparable(resumed) == _comparable(uninterrupted)
     assert resumed["per_sample"]["index"] == list(range(BATCHES * BATCH_SIZE))
 
 
-def test_other_arguments_in_the_same_folder_are_refused(tmp_path, digits_checkpoint):
+def test_other_arguments_in_the_same_folder_are_refused(tmp_path, digits_checkpoint, capsys):
     out = tmp_path / "run"
-    first = subprocess.run(_command(digits_checkpoint, out, limit=4), env=_env(), capture_output=True, text=True,
-                           timeout=600)
-    assert first.returncode == 0, first.stderr[-2000:]
-    done = subprocess.run(_command(digits_checkpoint, out, eps="0.05", limit=4), env=_env(), capture_output=True,
-                          text=True, timeout=600)
-    lines = done.stderr.strip().splitlines()
-    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert main(_command(digits_checkpoint, out, limit=4)[3:]) == 0
+    capsys.readouterr()
+    code = main(_command(digits_checkpoint, out, eps="0.05", limit=4)[3:])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(lines) == 1, lines
     assert "holds the results of a run with other arguments (eps: 0.1 there, 0.05 now)" in lines[0]
 
 
