@@ -67,3 +67,19 @@ def _machine_not_busy(monkeypatch):
     from sj_rga import threads
 
     monkeypatch.setattr(threads, "load_average", lambda: 0.0)
+
+
+@pytest.fixture(scope="session")
+def quick_demo(tmp_path_factory):
+    """``sj-rga demo --quick`` run once, as a user runs it, with a cold model cache: (the finished process, the
+    output folder, the cache, which then holds the trained models for any later run)."""
+    import os
+    import subprocess
+
+    root = tmp_path_factory.mktemp("demo")
+    out, cache = root / "demo", root / "cache"
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("SJ_RGA_DEBUG", None)
+    done = subprocess.run([sys.executable, "-m", "sj_rga.cli", "demo", "--quick", "--out", str(out), "--cache-dir",
+                           str(cache), "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
+    return done, out, cache

@@ -23,8 +23,9 @@ def test_fast_rga_benchmark_memory_worker():
     assert peak > 0
 
 
-def test_demo_timing_script_runs_and_adds_up(tmp_path):
-    out = run_script("time_demo.py", "--quick", "--cache-dir", str(tmp_path))
+def test_demo_timing_script_runs_and_adds_up(quick_demo):
+    """On the cache the quick demo filled (the models are loaded, each load still a step of its own)."""
+    out = run_script("time_demo.py", "--quick", "--cache-dir", str(quick_demo[2]))
     rows = [line.split("|") for line in out.splitlines() if line.startswith("| ") and "---" not in line]
     steps = [(cells[1].strip(), float(cells[2])) for cells in rows[1:-1]]
     assert sum(1 for label, _ in steps if label.startswith("train digits_snn")) >= 6  # targets and sources

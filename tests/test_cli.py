@@ -40,9 +40,8 @@ def no_debug(monkeypatch):
     monkeypatch.delenv(DEBUG_VARIABLE, raising=False)
 
 
-def test_demo_quick_writes_table_json_csv_and_plots(tmp_path):
-    out = tmp_path / "demo"
-    done = run("demo", "--quick", "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--no-progress")
+def test_demo_quick_writes_table_json_csv_and_plots(quick_demo):
+    done, out, cache = quick_demo
     assert done.returncode == 0, done.stderr[-2000:]
     assert "WB ASR STBP" in done.stdout and "Spike shuffle test" in done.stdout and str(out) in done.stdout
     assert {p.name for p in out.iterdir()} == {"results.json", "results.csv", "asr_vs_eps.png", "asr_vs_lambda.png"}
@@ -65,8 +64,8 @@ def test_demo_quick_writes_table_json_csv_and_plots(tmp_path):
     assert len(result["sweeps"]["asr_vs_eps"]["x"]) >= 2
     assert (out / "asr_vs_eps.png").read_bytes()[:4] == b"\x89PNG"
     assert len((out / "results.csv").read_text().splitlines()) == len(result["rows"]) + 1
-    assert len(list((tmp_path / "cache").glob("digits_snn-*.pt"))) == 6  # 3 targets + 3 black-box sources, cached
-    assert not list((tmp_path / "cache").glob(".*")), "a temporary file was left in the cache"
+    assert len(list(cache.glob("digits_snn-*.pt"))) == 6  # 3 targets + 3 black-box sources, cached
+    assert not list(cache.glob(".*")), "a temporary file was left in the cache"
 
 
 def test_attack_and_shuffle_on_a_checkpoint(tmp_path, checkpoint, capsys, no_debug):

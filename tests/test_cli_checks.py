@@ -4,7 +4,6 @@ module Python cannot find, and `sj-rga` with no sub-command. Each is one line on
 never "internal error ... a bug in sj-rga"."""
 import textwrap
 
-import cli_helpers
 import pytest
 
 import sj_rga.metrics
@@ -12,8 +11,6 @@ from sj_rga.cli import main
 from sj_rga.cli.common import check_eps_in_range
 from sj_rga.cli.errors import DEBUG_VARIABLE, EXIT_USAGE, UsageError
 from sj_rga.errors import UserModelError
-
-digits_checkpoint = cli_helpers.digits_checkpoint  # the fixture
 
 MODEL_FILE = '''
 import torch.nn as nn

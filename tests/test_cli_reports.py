@@ -3,13 +3,10 @@
 import csv
 import json
 
-import cli_helpers
 import pytest
 
 from sj_rga.cli import main
 from sj_rga.report import run_header
-
-digits_checkpoint = cli_helpers.digits_checkpoint  # the fixture
 
 HEADER = {"command", "environment", "seeds", "batch_size", "estimators"}
 ENVIRONMENT = {"versions", "device", "machine", "date", "threads", "processes"}

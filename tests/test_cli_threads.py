@@ -3,14 +3,11 @@ machine's idle cores; a busy machine gets a one-line note."""
 import json
 import os
 
-import cli_helpers
 import pytest
 import torch
 
 from sj_rga import threads
 from sj_rga.cli import build_parser, main
-
-digits_checkpoint = cli_helpers.digits_checkpoint  # the fixture
 
 COMMANDS = ("demo", "attack", "evaluate", "shuffle", "train")
 
