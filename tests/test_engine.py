@@ -2,9 +2,9 @@
 give the same results, with 1 and 2 torchrun ranks; per-sample results do not depend on the batch size or the
 number of ranks; run folders are claimed by the first finished batch and resumed runs say so."""
 import json
-import shutil
 
 import pytest
+import shared_job
 import torch
 from distributed_worker import (
     INVARIANCE_SAMPLES,
@@ -14,7 +14,7 @@ from distributed_worker import (
     invariance_records,
     library_suites,
 )
-from test_distributed import WORKER, _without_times, torchrun
+from test_distributed import _without_times
 
 from sj_rga.data import digits
 from sj_rga.engine import run
@@ -25,22 +25,15 @@ PER_SAMPLE = ("index", "label", "clean_ok", "robust_ok", "broken_by")
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from sj_rga.training import TrainConfig, train_model
-
-    path = tmp_path_factory.mktemp("engine") / "digits.pt"  # T = 4, two epochs: about 80 % test accuracy
-    train_model("digits_snn", "digits", T=4, config=TrainConfig(epochs=2, batch_size=32, progress=False,
-                                                                device="cpu"), checkpoint=path)
-    return path
+    """digits_snn trained on direct input (T = 4, two epochs: about 80 % test accuracy), as a checkpoint."""
+    return shared_job.digits_checkpoint(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
-def two_ranks(checkpoint, tmp_path_factory):
-    """tests/distributed_worker.py's "suites" task on 2 gloo ranks: the library's evaluations and the folder
-    holding the CLI's results."""
-    folder = tmp_path_factory.mktemp("job")
-    shutil.copy(checkpoint, folder / "digits.pt")
-    done = torchrun(WORKER, "suites", folder, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
+def two_ranks(tmp_path_factory):
+    """The evaluations of tests/distributed_worker.py's ``suites_and_invariance`` inside the shared 2-rank job
+    (tests/shared_job.py): the library's, and the folder holding the CLI's results."""
+    folder = shared_job.shared_job(tmp_path_factory).folder / "engine"
     return {**torch.load(folder / "library.pt", weights_only=False), "folder": folder}
 
 
@@ -77,7 +70,7 @@ def test_library_and_cli_give_the_same_evaluation_on_one_and_two_ranks(tmp_path,
             assert _cli_result(result) == library, f"CLI, {ranks} rank(s), {version}"
             assert [(row["attacked"], row["broken"]) for row in result["rows"]] == \
                 [(entry["attacked"], entry["broken"]) for entry in report.breakdown]
-            assert result["batch_size"] == SUITE_BATCH
+            assert result["batch_size"] == SUITE_BATCH and result["environment"]["processes"] == ranks
         if version == "fast":  # some samples survive the suite's first attack, and some the whole suite
             assert 0 < library[0] < library[1] and report.breakdown[1]["attacked"] > 0
 
