@@ -67,3 +67,27 @@ def _machine_not_busy(monkeypatch):
     from sj_rga import threads
 
     monkeypatch.setattr(threads, "load_average", lambda: 0.0)
+
+
+@pytest.fixture(scope="session")
+def poisson_checkpoint(tmp_path_factory):
+    """digits_snn trained on Poisson spikes (T = 4, two epochs; about 80 % test accuracy), as a checkpoint."""
+    from shared_job import trained_checkpoint
+
+    return trained_checkpoint(tmp_path_factory, "poisson", "poisson")
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint_t4(tmp_path_factory):
+    """digits_snn trained on direct input (T = 4, two epochs; about 80 % test accuracy), as a checkpoint."""
+    from shared_job import trained_checkpoint
+
+    return trained_checkpoint(tmp_path_factory, "digits", None)
+
+
+@pytest.fixture(scope="session")
+def two_rank_job(tmp_path_factory, poisson_checkpoint, digits_checkpoint_t4):
+    """tests/distributed_worker.py's "shared" task on 2 gloo ranks (tests/shared_job.py), once per session."""
+    from shared_job import launch
+
+    return launch(tmp_path_factory, poisson_checkpoint, digits_checkpoint_t4)

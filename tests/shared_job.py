@@ -3,11 +3,10 @@
 torchrun's start-up (two processes importing torch and sj_rga, a gloo group) costs several seconds: the 2-rank
 checks of tests/test_distributed.py, tests/test_engine.py and tests/test_layouts_cli.py therefore run in one job
 (tests/distributed_worker.py's "shared" task: library calls and ``sj-rga`` commands by the CLI's own entry point),
-started once per test session by the first test that needs it; each test then compares its part of the job's
-outputs with one process's results. What the launcher itself does (``torchrun -m sj_rga``, a failing rank, an
+started once per test session by the first test that needs it (the session fixtures ``two_rank_job``,
+``poisson_checkpoint`` and ``digits_checkpoint_t4`` of tests/conftest.py); each test then compares its part of the
+job's outputs with one process's results. What the launcher itself does (``torchrun -m sj_rga``, a failing rank, an
 error on every rank) is tested by real launches in tests/test_distributed.py.
-
-Session-wide values are kept here (not in fixtures, which pytest builds again in each module that imports them).
 """
 from __future__ import annotations
 
@@ -15,10 +14,9 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, TypeVar
+from typing import Optional
 
 import pytest
 from distributed_worker import STYLES_MODULE
@@ -42,16 +40,6 @@ USER_MODULE = textwrap.dedent('''
         return BatchFirstSNN()
 ''')
 
-Value = TypeVar("Value")
-_made: dict[str, Any] = {}
-
-
-def _once(name: str, make: Callable[[], Value]) -> Value:
-    if name not in _made:
-        _made[name] = make()
-    return _made[name]
-
-
 def torchrun(*args, nproc=2, timeout=240) -> subprocess.CompletedProcess:
     """``torchrun --standalone --nproc_per_node=nproc ...`` (as ``python -m torch.distributed.run``)."""
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -59,24 +47,15 @@ def torchrun(*args, nproc=2, timeout=240) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env=ENV, timeout=timeout)
 
 
-def _trained(tmp_path_factory: pytest.TempPathFactory, name: str, encoding: Optional[str]) -> Path:
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, name: str, encoding: Optional[str]) -> Path:
+    """digits_snn trained for two epochs (T = 4; about 80 % test accuracy) on ``encoding`` input (None: the default,
+    direct), as a checkpoint."""
     from sj_rga.training import TrainConfig, train_model
 
     path = tmp_path_factory.mktemp(name) / f"{name}.pt"
     train_model("digits_snn", "digits", T=4, encoding=encoding,
                 config=TrainConfig(epochs=2, batch_size=32, progress=False, device="cpu"), checkpoint=path)
     return path
-
-
-def poisson_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A digits model trained on Poisson spikes (T = 4, two epochs; about 80 % test accuracy), as a checkpoint."""
-    return _once("poisson", lambda: _trained(tmp_path_factory, "poisson", "poisson"))
-
-
-def digits_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A digits model trained on direct input (the default encoding; T = 4, two epochs; about 80 % test accuracy),
-    as a checkpoint."""
-    return _once("digits", lambda: _trained(tmp_path_factory, "digits", None))
 
 
 @dataclass(frozen=True)
@@ -94,22 +73,17 @@ class Job:
         return "".join((self.folder / "printed" / f"{name}.rank{rank}.out").read_text() for rank in (0, 1))
 
 
-def _launch(tmp_path_factory: pytest.TempPathFactory) -> Job:
+def launch(tmp_path_factory: pytest.TempPathFactory, poisson: Path, digits: Path) -> Job:
+    """Run the shared job on the two checkpoints; fails, with the ranks' errors, if the job failed."""
     folder = tmp_path_factory.mktemp("shared_job")
     styles = tmp_path_factory.mktemp("styles")
     (styles / f"{STYLES_MODULE}.py").write_text(USER_MODULE)
-    inputs = (poisson_checkpoint(tmp_path_factory), digits_checkpoint(tmp_path_factory), styles)
     try:
-        done = torchrun(WORKER, "shared", folder, *inputs, timeout=600)
+        done = torchrun(WORKER, "shared", folder, poisson, digits, styles, timeout=600)
+        job = Job(folder, styles, done.returncode, done.stderr)
     except subprocess.TimeoutExpired as expired:
         tail = expired.stderr.decode() if isinstance(expired.stderr, bytes) else expired.stderr or ""
-        return Job(folder, styles, -1, f"the job ran past {expired.timeout} s\n{tail}")
-    return Job(folder, styles, done.returncode, done.stderr)
-
-
-def shared_job(tmp_path_factory: pytest.TempPathFactory) -> Job:
-    """The shared job, run once per session; fails the calling test, with the ranks' errors, if the job failed."""
-    job = _once("job", lambda: _launch(tmp_path_factory))
-    failed = "".join(f"{path.name}:\n{path.read_text()}" for path in sorted(job.folder.glob("failed.rank*.txt")))
+        job = Job(folder, styles, -1, f"the job ran past {expired.timeout} s\n{tail}")
+    failed = "".join(f"{path.name}:\n{path.read_text()}" for path in sorted(folder.glob("failed.rank*.txt")))
     assert job.returncode == 0, f"the shared 2-rank job failed:\n{failed}\n{job.stderr[-3000:]}"
     return job

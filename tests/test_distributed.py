@@ -8,7 +8,6 @@ import json
 import shutil
 
 import pytest
-import shared_job
 import torch
 import torch.distributed as dist
 from distributed_worker import cli_attack_args, cli_evaluate_args, cli_shuffle_args, cli_train_args, small_training
@@ -18,18 +17,6 @@ from spikingjelly.activation_based import layer
 from sj_rga import checkpoints, distributed
 from sj_rga.cli import main
 from sj_rga.data import digits
-
-
-@pytest.fixture(scope="module")
-def job(tmp_path_factory):
-    """tests/distributed_worker.py's "shared" task on 2 gloo ranks (tests/shared_job.py), once per session."""
-    return shared_job.shared_job(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def poisson_checkpoint(tmp_path_factory):
-    """A digits model trained on Poisson spikes (T = 4; about 80 % test accuracy), as a checkpoint."""
-    return shared_job.poisson_checkpoint(tmp_path_factory)
 
 
 def assert_same_weights(one: dict, two: dict) -> None:
@@ -89,21 +76,21 @@ def test_synchronised_batch_norm_equals_batch_norm(single_rank_group, norm):
     torch.testing.assert_close(forward(x), stock(x))
 
 
-def test_cli_training_on_two_ranks_gives_one_process_weights(tmp_path, job):
+def test_cli_training_on_two_ranks_gives_one_process_weights(tmp_path, two_rank_job):
     """PGD-AT with the RGA inner gradient, global batch 33 (split 17 + 16 over the ranks), 3 steps: the 2-rank run
     is the shared job's (sj-rga train by the CLI's entry point), the one-process run this process's."""
     assert main(cli_train_args(tmp_path / "one.pt")) == 0
-    assert job.printed("train").count("checkpoint written") == 1  # rank 0 alone prints and writes
+    assert two_rank_job.printed("train").count("checkpoint written") == 1  # rank 0 alone prints and writes
     one = torch.load(tmp_path / "one.pt", weights_only=True)
-    two = torch.load(job.folder / "train" / "two.pt", weights_only=True)
+    two = torch.load(two_rank_job.folder / "train" / "two.pt", weights_only=True)
     assert_same_weights(one["state_dict"], two["state_dict"])
     assert two["train"]["adversarial"]["method"] == "pgd" and two["accuracy"] == one["accuracy"]
     assert [p.name for p in tmp_path.iterdir()] == ["one.pt"]
-    assert [p.name for p in (job.folder / "train").iterdir()] == ["two.pt"]
+    assert [p.name for p in (two_rank_job.folder / "train").iterdir()] == ["two.pt"]
 
 
-def test_library_training_with_an_empty_part_gives_one_process_weights(job):
-    got = torch.load(job.folder / "library-train" / "train.pt", weights_only=True)
+def test_library_training_with_an_empty_part_gives_one_process_weights(two_rank_job):
+    got = torch.load(two_rank_job.folder / "library-train" / "train.pt", weights_only=True)
     model, result = small_training()
     assert_same_weights(model.state_dict(), got["state_dict"])
     assert got["accuracy"] == result.accuracy
@@ -131,7 +118,7 @@ def test_cli_error_on_every_rank_is_one_line_and_demo_refuses_torchrun(tmp_path,
     assert not any(tmp_path.iterdir())
 
 
-def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(poisson_checkpoint, job):
+def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(poisson_checkpoint, two_rank_job):
     from sj_rga import SNNClassifier, evaluate, shuffle_test
     from sj_rga.attacks import PGD, AutoAttack
 
@@ -145,18 +132,19 @@ def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(poisson_checkp
         suite = evaluate(target, AutoAttack(target, 0.1, "Linf", "fast", seed=2), (x[:50], y[:50]), batch_size=16,
                          progress=False)
     for rank in (0, 1):  # every rank gets the whole data's report
-        got = torch.load(job.folder / "poisson" / f"rank{rank}.pt", weights_only=False)
+        got = torch.load(two_rank_job.folder / "poisson" / f"rank{rank}.pt", weights_only=False)
         assert got["evaluate"] == report.as_dict() and got["shuffle"] == shuffled.as_dict()
         assert _without_times(got["autoattack"]) == _without_times(suite.as_dict())  # breakdown summed over ranks
     assert [row["attacked"] for row in suite.breakdown][0] == suite.clean_correct
     assert report.samples == 50 and 0 < report.robust_accuracy < report.clean_accuracy
 
 
-def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path, poisson_checkpoint, job, capsys):
+def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path, poisson_checkpoint, two_rank_job,
+                                                                       capsys):
     """50 test digits in batches of 16 over 2 ranks (batches 0, 2 and 1, 3 of 16, 16, 16, 2 samples)."""
     assert main([*cli_attack_args(poisson_checkpoint), "--out", str(tmp_path / "one")]) == 0
-    assert job.printed("attack").count("Results written") == 1
-    two = job.folder / "attack"
+    assert two_rank_job.printed("attack").count("Results written") == 1
+    two = two_rank_job.folder / "attack"
     assert (tmp_path / "one" / "results.csv").read_bytes() == (two / "results.csv").read_bytes()
     one, two = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "one", two))
     assert one["rows"] == two["rows"] and one["sweeps"] == two["sweeps"]
@@ -164,7 +152,7 @@ def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path,
     capsys.readouterr()
     assert main(cli_shuffle_args(poisson_checkpoint)) == 0
     single = capsys.readouterr().out
-    assert _without_times(json.loads(job.printed("shuffle"))) == _without_times(json.loads(single))
+    assert _without_times(json.loads(two_rank_job.printed("shuffle"))) == _without_times(json.loads(single))
 
 
 def _without_times(result: dict) -> dict:
@@ -181,14 +169,14 @@ def _without_times(result: dict) -> dict:
 
 
 @pytest.mark.filterwarnings("ignore:the classifier's Poisson input is random")  # as in the job's ranks
-def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, poisson_checkpoint, job):
+def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, poisson_checkpoint, two_rank_job):
     """AutoAttack's fast suite on 40 test digits in batches of 16 (16, 16, 8): 2 ranks (the shared job's run)
     write one process's results; a run stopped before its last round resumes under ``torchrun -m sj_rga`` on
     2 ranks and ends with the same results."""
     args = cli_evaluate_args(poisson_checkpoint)
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    assert job.printed("evaluate").count("Results written") == 1
-    shutil.copytree(job.folder / "evaluate", tmp_path / "two")  # the job's run, resumed below in a copy
+    assert two_rank_job.printed("evaluate").count("Results written") == 1
+    shutil.copytree(two_rank_job.folder / "evaluate", tmp_path / "two")  # the job's run, resumed below in a copy
     one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
     assert _without_times(one) == _without_times(two) and len(two["per_sample"]["index"]) == 40
     assert (one["environment"]["processes"], two["environment"]["processes"]) == (1, 2)
@@ -205,11 +193,11 @@ def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, pois
     assert _without_times(resumed) == _without_times(one)
 
 
-def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(job):
+def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(two_rank_job):
     """SNNClassifier runs the module inside DistributedDataParallel itself (issue 11): on rank 0 alone, in a
     2-rank job, every estimator's gradient through the wrapper equals the unwrapped model's, with no
     collective to wait for (the job's last part: rank 1 waits in the job's final barrier meanwhile)."""
-    gradients = torch.load(job.folder / "wrapped" / "wrapped.pt", weights_only=True)
+    gradients = torch.load(two_rank_job.folder / "wrapped" / "wrapped.pt", weights_only=True)
     assert len(gradients) == 6
     for name, (plain, wrapped) in gradients.items():
         torch.testing.assert_close(wrapped, plain, rtol=0, atol=0, msg=name)

@@ -5,7 +5,6 @@ import json
 import sys
 
 import pytest
-import shared_job
 from distributed_worker import STYLES_MODULE, cli_layout_args
 from shared_job import USER_MODULE
 from test_distributed import _without_times
@@ -45,29 +44,23 @@ def test_a_model_fed_the_wrong_layout_is_one_line_naming_the_option(tmp_path, st
     assert code == 2 and len(err) == 1 and "--input-layout" in err[0] and "model_styles.py:" in err[0], err
 
 
-@pytest.fixture(scope="module")
-def job(tmp_path_factory):
-    """tests/distributed_worker.py's "shared" task on 2 gloo ranks (tests/shared_job.py), once per session."""
-    return shared_job.shared_job(tmp_path_factory)
-
-
 @pytest.fixture()
-def job_styles_module(job, monkeypatch):
+def job_styles_module(two_rank_job, monkeypatch):
     """The shared job's user-model module (the factories of ``styles_module``, under the name the job imported),
     importable here."""
-    monkeypatch.syspath_prepend(str(job.styles))
+    monkeypatch.syspath_prepend(str(two_rank_job.styles))
     yield STYLES_MODULE
     sys.modules.pop(STYLES_MODULE, None)
 
 
-def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, job, job_styles_module,
-                                                                                capsys):
+def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, two_rank_job,
+                                                                                job_styles_module, capsys):
     """2 ranks (the shared job's run of sj-rga evaluate), one process, and a resumed run give the same results for a
     model in its own layout."""
     args = cli_layout_args()
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
     one, two = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "one",
-                                                                                 job.folder / "layouts"))
+                                                                                 two_rank_job.folder / "layouts"))
     assert _without_times(one) == _without_times(two) and one["input"]["input_layout"] == "BT"
     assert (one["environment"]["processes"], two["environment"]["processes"]) == (1, 2)
     (tmp_path / "one" / "batches" / "000002.json").unlink()  # as if stopped before the last batch was saved
