@@ -83,3 +83,27 @@ def quick_demo(tmp_path_factory):
     done = subprocess.run([sys.executable, "-m", "sj_rga.cli", "demo", "--quick", "--out", str(out), "--cache-dir",
                            str(cache), "--no-progress"], capture_output=True, text=True, env=env, timeout=600)
     return done, out, cache
+
+
+@pytest.fixture(scope="session")
+def poisson_checkpoint(tmp_path_factory):
+    """digits_snn trained on Poisson spikes (T = 4, two epochs; about 80 % test accuracy), as a checkpoint."""
+    from shared_job import trained_checkpoint
+
+    return trained_checkpoint(tmp_path_factory, "poisson", "poisson")
+
+
+@pytest.fixture(scope="session")
+def digits_checkpoint_t4(tmp_path_factory):
+    """digits_snn trained on direct input (T = 4, two epochs; about 80 % test accuracy), as a checkpoint."""
+    from shared_job import trained_checkpoint
+
+    return trained_checkpoint(tmp_path_factory, "digits", None)
+
+
+@pytest.fixture(scope="session")
+def two_rank_job(tmp_path_factory, poisson_checkpoint, digits_checkpoint_t4):
+    """tests/distributed_worker.py's "shared" task on 2 gloo ranks (tests/shared_job.py), once per session."""
+    from shared_job import launch
+
+    return launch(tmp_path_factory, poisson_checkpoint, digits_checkpoint_t4)

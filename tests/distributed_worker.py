@@ -1,10 +1,16 @@
-"""Library calls inside a torch.distributed job, run by tests/test_distributed.py under torchrun (gloo, CPU).
+"""Library calls and ``sj-rga`` commands inside a torch.distributed job, run under torchrun (gloo, CPU):
 
-    python -m torch.distributed.run --standalone --nproc_per_node=N tests/distributed_worker.py TASK OUT_DIR
+    python -m torch.distributed.run --standalone --nproc_per_node=N tests/distributed_worker.py TASK OUT_DIR [INPUT...]
 
-Rank 0 writes what it got to OUT_DIR; the test compares it with one process's result.
+Task "shared" (tests/shared_job.py starts it once per test session, on 2 ranks) runs every 2-rank check of
+tests/test_distributed.py, tests/test_engine.py and tests/test_layouts_cli.py in one job, to pay torchrun's
+start-up once; task "fail" is a job whose rank 1 fails. Rank 0 writes what it got to OUT_DIR (what each rank
+printed is saved there too); the tests compare it with one process's result.
 """
+import contextlib
+import io
 import sys
+import traceback
 from pathlib import Path
 
 import torch
@@ -42,15 +48,15 @@ def fail_on_rank_one(out: Path) -> None:
     (out / "results.txt").write_text(str(gathered))
 
 
-def evaluate_poisson(out: Path) -> None:
-    """sj_rga.evaluate and shuffle_test inside the job: a Poisson-input classifier (seeded, EOT 2), PGD with a
-    random start and AutoAttack's fast suite, 50 digits in batches of 16 (the last batch has 2)."""
+def evaluate_poisson(out: Path, checkpoint: Path) -> None:
+    """sj_rga.evaluate and shuffle_test inside the job: a Poisson-input classifier (seeded, EOT 2) of the
+    checkpoint's model, PGD with a random start and AutoAttack's fast suite, 50 digits in batches of 16 (the last
+    batch has 2). Every rank writes its reports to rank{RANK}.pt."""
     from sj_rga import SNNClassifier, evaluate, shuffle_test
     from sj_rga.attacks import PGD, AutoAttack
 
     torch.manual_seed(0)
-    model = models.build("digits_snn", 10)
-    model.load_state_dict(torch.load(out / "model.pt", weights_only=True))
+    model, _ = checkpoints.load_checkpoint(checkpoint)
     x, y = digits()[1].tensors
     target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
     report = evaluate(target, PGD(target.with_gradient("stbp"), 0.1, 0.04, 2, seed=5), (x[:50], y[:50]),
@@ -154,27 +160,98 @@ def cli_suite_args(checkpoint: Path, version: str, out: Path) -> list[str]:
             str(SUITE_BATCH), "--out", str(out), "--no-progress"]
 
 
-def suites_and_invariance(out: Path) -> None:
+def suites_and_invariance(out: Path, checkpoint: Path) -> None:
     """tests/test_engine.py's evaluations inside the job: the library's (rank 0 writes them to library.pt) and
-    ``sj-rga evaluate``'s for each suite, run by the CLI's own entry point as ``torchrun -m sj_rga`` runs it
-    (in this process, to spare a second job's start-up; its results in cli-VERSION/)."""
-    from sj_rga.cli import main
-
-    checkpoint = out / "digits.pt"
+    ``sj-rga evaluate``'s for each suite (:func:`run_cli`; its results in cli-VERSION/)."""
     found = {version: library_suites(checkpoint, version) for version in ("fast", "standard")}
     invariance = invariance_records(checkpoint, 8)
     for version in found:
-        if main(cli_suite_args(checkpoint, version, out / f"cli-{version}")) != 0:
-            raise RuntimeError(f"sj-rga evaluate --suite {version} failed")
+        run_cli(f"suite-{version}", cli_suite_args(checkpoint, version, out / f"cli-{version}"), out)
     if distributed.world().main:
         torch.save({**{version: (report.as_dict(), records) for version, (report, records) in found.items()},
                     "invariance": invariance}, out / "library.pt")
 
 
-TASKS = {"train": train_small, "fail": fail_on_rank_one, "evaluate": evaluate_poisson,
-         "wrapped": wrapped_gradients, "suites": suites_and_invariance}
+def run_cli(name: str, argv: list[str], out: Path) -> None:
+    """``sj-rga ARGV`` by the CLI's own entry point, as ``torchrun -m sj_rga`` runs it on this rank (in this
+    process: the job's group is already joined, and each command spares a job's start-up). What this rank printed
+    goes to out/printed/NAME.rank{RANK}.out and .err; an exit status other than 0 fails the job."""
+    from sj_rga.cli import main
+
+    printed, errors = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors):
+        status = main(argv)
+    rank = distributed.world().rank
+    folder = out / "printed"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.rank{rank}.out").write_text(printed.getvalue())
+    (folder / f"{name}.rank{rank}.err").write_text(errors.getvalue())
+    if status != 0:
+        raise RuntimeError(f"sj-rga {name} exited with status {status} on rank {rank}:\n{errors.getvalue()[-3000:]}")
+
+
+# The commands run on 2 ranks in the shared job and in one process by the tests that compare them.
+def cli_train_args(out: Path) -> list[str]:
+    """PGD-AT with the RGA inner gradient, global batch 33 (split 17 + 16 over 2 ranks), 3 steps."""
+    return ["train", "--data", "digits", "-T", "4", "--epochs", "1", "--max-batches", "3", "--batch-size", "33",
+            "--adversarial", "pgd", "--adv-eps", "0.1", "--adv-steps", "2", "--no-progress", "--out", str(out)]
+
+
+def cli_attack_args(checkpoint: Path) -> list[str]:
+    """PGD at two ε with two gradients, 50 test digits in batches of 16 (on 2 ranks: batches 0, 2 and 1, 3)."""
+    return ["attack", "--checkpoint", str(checkpoint), "--attack", "pgd", "--eps", "0.05,0.1", "--steps", "2",
+            "--eot", "2", "--limit", "50", "--batch-size", "16", "--gradient", "stbp", "rga", "--no-progress"]
+
+
+def cli_shuffle_args(checkpoint: Path) -> list[str]:
+    return ["shuffle", "--checkpoint", str(checkpoint), "--limit", "50", "--batch-size", "16", "--no-progress"]
+
+
+def cli_evaluate_args(checkpoint: Path) -> list[str]:
+    """AutoAttack's fast suite on 40 test digits in batches of 16 (16, 16, 8)."""
+    return ["evaluate", "--checkpoint", str(checkpoint), "--eps", "0.1", "--suite", "fast", "--limit", "40",
+            "--batch-size", "16", "--no-progress"]
+
+
+#: The module (USER_MODULE of tests/shared_job.py, in the folder given to the job) holding the user-model
+#: factories of tests/test_layouts_cli.py.
+STYLES_MODULE = "styles_two_ranks"
+
+
+def cli_layout_args() -> list[str]:
+    """A batch-first model returning ``(logits, hook)`` in its own layout, 12 test digits in batches of 4."""
+    return ["evaluate", "--model", f"{STYLES_MODULE}:batch_first", "-T", "3", "--input-layout", "BT",
+            "--model-output", "0", "--data", "digits", "--limit", "12", "--batch-size", "4", "--eps", "0.1",
+            "--suite", "fast", "--no-progress"]
+
+
+def shared(out: Path, poisson: Path, digits_checkpoint: Path, styles: Path) -> None:
+    """Every 2-rank check of the test files in one job, each part in its own folder under ``out``: ``poisson``
+    is a Poisson-input digits checkpoint, ``digits_checkpoint`` a direct-input one, ``styles`` the folder of
+    STYLES_MODULE. A rank that fails writes its traceback to out/failed.rank{RANK}.txt."""
+    try:
+        run_cli("train", cli_train_args(out / "train" / "two.pt"), out)
+        for part in ("library-train", "poisson", "engine"):
+            (out / part).mkdir(exist_ok=True)
+        train_small(out / "library-train")
+        evaluate_poisson(out / "poisson", poisson)
+        run_cli("attack", [*cli_attack_args(poisson), "--out", str(out / "attack")], out)
+        run_cli("shuffle", cli_shuffle_args(poisson), out)
+        run_cli("evaluate", [*cli_evaluate_args(poisson), "--out", str(out / "evaluate")], out)
+        suites_and_invariance(out / "engine", digits_checkpoint)
+        sys.path.insert(0, str(styles))
+        run_cli("layouts", [*cli_layout_args(), "--out", str(out / "layouts")], out)
+        sys.path.remove(str(styles))
+        (out / "wrapped").mkdir(exist_ok=True)
+        wrapped_gradients(out / "wrapped")  # last: rank 1 ends at once and waits in the session's final barrier
+    except BaseException:
+        (out / f"failed.rank{distributed.world().rank}.txt").write_text(traceback.format_exc())
+        raise
+
+
+TASKS = {"fail": fail_on_rank_one, "shared": shared}
 
 if __name__ == "__main__":
     task, folder = sys.argv[1], Path(sys.argv[2])
     with distributed.session("cpu"):
-        TASKS[task](folder)
+        TASKS[task](folder, *map(Path, sys.argv[3:]))

@@ -1,36 +1,22 @@
 """torch.distributed (method §4): 2 CPU processes under torchrun (gloo) give one process's results: the same
 weights after DistributedDataParallel training (BatchNorm on global-batch statistics), the same results files;
-a failing rank ends the job with its error and leaves no results behind."""
+a failing rank ends the job with its error and leaves no results behind. The 2-rank runs compared with one process
+are parts of one shared job (tests/shared_job.py); torchrun's own launches (``-m sj_rga``, a failing rank, an error
+on every rank) are started here."""
 import contextlib
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
+import shutil
 
 import pytest
 import torch
 import torch.distributed as dist
-from distributed_worker import small_training
+from distributed_worker import cli_attack_args, cli_evaluate_args, cli_shuffle_args, cli_train_args, small_training
+from shared_job import WORKER, torchrun
 from spikingjelly.activation_based import layer
 
-from sj_rga import checkpoints, distributed, training
+from sj_rga import checkpoints, distributed
+from sj_rga.cli import main
 from sj_rga.data import digits
-
-WORKER = Path(__file__).with_name("distributed_worker.py")
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-
-
-def torchrun(*args, nproc=2, timeout=240):
-    """``torchrun --standalone --nproc_per_node=nproc ...`` (as ``python -m torch.distributed.run``)."""
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                           f"--nproc_per_node={nproc}", *map(str, args)],
-                          capture_output=True, text=True, env=ENV, timeout=timeout)
-
-
-def one_process(*args, timeout=240):
-    return subprocess.run([sys.executable, "-m", "sj_rga", *map(str, args)], capture_output=True, text=True,
-                          env=ENV, timeout=timeout)
 
 
 def assert_same_weights(one: dict, two: dict) -> None:
@@ -90,25 +76,21 @@ def test_synchronised_batch_norm_equals_batch_norm(single_rank_group, norm):
     torch.testing.assert_close(forward(x), stock(x))
 
 
-def test_cli_training_on_two_ranks_gives_one_process_weights(tmp_path):
-    """PGD-AT with the RGA inner gradient, global batch 33 (split 17 + 16 over the ranks), 3 steps."""
-    args = ["train", "--data", "digits", "-T", "4", "--epochs", "1", "--max-batches", "3", "--batch-size", "33",
-            "--adversarial", "pgd", "--adv-eps", "0.1", "--adv-steps", "2", "--no-progress"]
-    single = one_process(*args, "--out", tmp_path / "one.pt")
-    assert single.returncode == 0, single.stderr
-    done = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two.pt")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("checkpoint written") == 1  # rank 0 alone prints and writes
-    one, two = (torch.load(tmp_path / name, weights_only=True) for name in ("one.pt", "two.pt"))
+def test_cli_training_on_two_ranks_gives_one_process_weights(tmp_path, two_rank_job):
+    """PGD-AT with the RGA inner gradient, global batch 33 (split 17 + 16 over the ranks), 3 steps: the 2-rank run
+    is the shared job's (sj-rga train by the CLI's entry point), the one-process run this process's."""
+    assert main(cli_train_args(tmp_path / "one.pt")) == 0
+    assert two_rank_job.printed("train").count("checkpoint written") == 1  # rank 0 alone prints and writes
+    one = torch.load(tmp_path / "one.pt", weights_only=True)
+    two = torch.load(two_rank_job.folder / "train" / "two.pt", weights_only=True)
     assert_same_weights(one["state_dict"], two["state_dict"])
     assert two["train"]["adversarial"]["method"] == "pgd" and two["accuracy"] == one["accuracy"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["one.pt", "two.pt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["one.pt"]
+    assert [p.name for p in (two_rank_job.folder / "train").iterdir()] == ["two.pt"]
 
 
-def test_library_training_with_an_empty_part_gives_one_process_weights(tmp_path):
-    done = torchrun(WORKER, "train", tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
-    got = torch.load(tmp_path / "train.pt", weights_only=True)
+def test_library_training_with_an_empty_part_gives_one_process_weights(two_rank_job):
+    got = torch.load(two_rank_job.folder / "library-train" / "train.pt", weights_only=True)
     model, result = small_training()
     assert_same_weights(model.state_dict(), got["state_dict"])
     assert got["accuracy"] == result.accuracy
@@ -123,33 +105,24 @@ def test_a_failing_rank_ends_the_job_with_its_error_and_no_results(tmp_path):
     assert not (tmp_path / "results.txt").exists()
 
 
-def test_cli_error_on_every_rank_is_one_line_and_demo_refuses_torchrun(tmp_path):
+def test_cli_error_on_every_rank_is_one_line_and_demo_refuses_torchrun(tmp_path, monkeypatch, capsys):
+    """A usage error under torchrun: one line from each rank. The demo refuses a torchrun job (WORLD_SIZE, which
+    torchrun sets, above 1) before it starts; checked in this process."""
     done = torchrun("-m", "sj_rga", "train", "--out", tmp_path / "m.pt", "--adversarial", "pgd")
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.startswith("sj-rga train: error:")]
     assert len(lines) == 2 and "needs --adv-eps" in lines[0]
-    demo = torchrun("-m", "sj_rga", "demo", "--quick", "--out", tmp_path / "demo")
-    assert demo.returncode != 0 and "does not run under torchrun" in demo.stderr
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo")]) != 0
+    assert "does not run under torchrun" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
 
 
-@pytest.fixture(scope="module")
-def poisson_checkpoint(tmp_path_factory):
-    """A digits model trained on Poisson spikes (T = 4; about 80 % test accuracy), as a checkpoint."""
-    path = tmp_path_factory.mktemp("poisson") / "poisson.pt"
-    config = training.TrainConfig(epochs=2, batch_size=32, progress=False, device="cpu")
-    training.train_model("digits_snn", "digits", T=4, encoding="poisson", config=config, checkpoint=path)
-    return path
-
-
-def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(tmp_path, poisson_checkpoint):
+def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(poisson_checkpoint, two_rank_job):
     from sj_rga import SNNClassifier, evaluate, shuffle_test
     from sj_rga.attacks import PGD, AutoAttack
 
     model, _ = checkpoints.load_checkpoint(poisson_checkpoint)
-    torch.save(model.state_dict(), tmp_path / "model.pt")
-    done = torchrun(WORKER, "evaluate", tmp_path)
-    assert done.returncode == 0, done.stderr[-3000:]
     x, y = digits()[1].tensors
     target = SNNClassifier(model, 4, encoding="poisson", seed=3, eot=2)
     report = evaluate(target, PGD(target.with_gradient("stbp"), 0.1, 0.04, 2, seed=5), (x[:50], y[:50]),
@@ -159,31 +132,27 @@ def test_evaluate_and_shuffle_test_inside_a_job_equal_one_process(tmp_path, pois
         suite = evaluate(target, AutoAttack(target, 0.1, "Linf", "fast", seed=2), (x[:50], y[:50]), batch_size=16,
                          progress=False)
     for rank in (0, 1):  # every rank gets the whole data's report
-        got = torch.load(tmp_path / f"rank{rank}.pt", weights_only=False)
+        got = torch.load(two_rank_job.folder / "poisson" / f"rank{rank}.pt", weights_only=False)
         assert got["evaluate"] == report.as_dict() and got["shuffle"] == shuffled.as_dict()
         assert _without_times(got["autoattack"]) == _without_times(suite.as_dict())  # breakdown summed over ranks
     assert [row["attacked"] for row in suite.breakdown][0] == suite.clean_correct
     assert report.samples == 50 and 0 < report.robust_accuracy < report.clean_accuracy
 
 
-def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path, poisson_checkpoint):
+def test_cli_attack_and_shuffle_on_two_ranks_write_one_process_results(tmp_path, poisson_checkpoint, two_rank_job,
+                                                                       capsys):
     """50 test digits in batches of 16 over 2 ranks (batches 0, 2 and 1, 3 of 16, 16, 16, 2 samples)."""
-    attack = ["attack", "--checkpoint", poisson_checkpoint, "--attack", "pgd", "--eps", "0.05,0.1", "--steps",
-              "2", "--eot", "2", "--limit", "50", "--batch-size", "16", "--gradient", "stbp", "rga",
-              "--no-progress"]
-    single = one_process(*attack, "--out", tmp_path / "one")
-    assert single.returncode == 0, single.stderr[-3000:]
-    done = torchrun("-m", "sj_rga", *attack, "--out", tmp_path / "two")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("Results written") == 1
-    assert (tmp_path / "one" / "results.csv").read_bytes() == (tmp_path / "two" / "results.csv").read_bytes()
-    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    assert main([*cli_attack_args(poisson_checkpoint), "--out", str(tmp_path / "one")]) == 0
+    assert two_rank_job.printed("attack").count("Results written") == 1
+    two = two_rank_job.folder / "attack"
+    assert (tmp_path / "one" / "results.csv").read_bytes() == (two / "results.csv").read_bytes()
+    one, two = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "one", two))
     assert one["rows"] == two["rows"] and one["sweeps"] == two["sweeps"]
-    shuffle = ["shuffle", "--checkpoint", poisson_checkpoint, "--limit", "50", "--batch-size", "16",
-               "--no-progress"]
-    single, done = one_process(*shuffle), torchrun("-m", "sj_rga", *shuffle)
-    assert single.returncode == 0 and done.returncode == 0, done.stderr[-3000:]
-    assert _without_times(json.loads(done.stdout)) == _without_times(json.loads(single.stdout))
+    assert (one["environment"]["processes"], two["environment"]["processes"]) == (1, 2)
+    capsys.readouterr()
+    assert main(cli_shuffle_args(poisson_checkpoint)) == 0
+    single = capsys.readouterr().out
+    assert _without_times(json.loads(two_rank_job.printed("shuffle"))) == _without_times(json.loads(single))
 
 
 def _without_times(result: dict) -> dict:
@@ -199,18 +168,18 @@ def _without_times(result: dict) -> dict:
     return result
 
 
-def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, poisson_checkpoint):
-    """AutoAttack's fast suite on 40 test digits in batches of 16 (16, 16, 8): 2 ranks write one process's
-    results; a run stopped before its last round resumes on 2 ranks and ends with the same results."""
-    args = ["evaluate", "--checkpoint", poisson_checkpoint, "--eps", "0.1", "--suite", "fast", "--limit", "40",
-            "--batch-size", "16", "--no-progress"]
-    single = one_process(*args, "--out", tmp_path / "one")
-    assert single.returncode == 0, single.stderr[-3000:]
-    done = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.count("Results written") == 1
+@pytest.mark.filterwarnings("ignore:the classifier's Poisson input is random")  # as in the job's ranks
+def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, poisson_checkpoint, two_rank_job):
+    """AutoAttack's fast suite on 40 test digits in batches of 16 (16, 16, 8): 2 ranks (the shared job's run)
+    write one process's results; a run stopped before its last round resumes under ``torchrun -m sj_rga`` on
+    2 ranks and ends with the same results."""
+    args = cli_evaluate_args(poisson_checkpoint)
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    assert two_rank_job.printed("evaluate").count("Results written") == 1
+    shutil.copytree(two_rank_job.folder / "evaluate", tmp_path / "two")  # the job's run, resumed below in a copy
     one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
     assert _without_times(one) == _without_times(two) and len(two["per_sample"]["index"]) == 40
+    assert (one["environment"]["processes"], two["environment"]["processes"]) == (1, 2)
     batches = tmp_path / "two" / "batches"
     assert sorted(p.name for p in batches.iterdir()) == ["000000.json", "000001.json", "000002.json"]
     first = (batches / "000000.json").read_text()
@@ -218,18 +187,17 @@ def test_cli_evaluate_on_two_ranks_equals_one_process_and_resumes(tmp_path, pois
     (tmp_path / "two" / "results.json").unlink()
     again = torchrun("-m", "sj_rga", *args, "--out", tmp_path / "two")
     assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("Results written") == 1
     assert (batches / "000000.json").read_text() == first  # finished batches are read, not rerun
     resumed = json.loads((tmp_path / "two" / "results.json").read_text())
     assert _without_times(resumed) == _without_times(one)
 
 
-def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(tmp_path):
+def test_a_classifier_around_ddp_gives_every_gradient_on_one_rank_alone(two_rank_job):
     """SNNClassifier runs the module inside DistributedDataParallel itself (issue 11): on rank 0 alone, in a
     2-rank job, every estimator's gradient through the wrapper equals the unwrapped model's, with no
-    collective to wait for."""
-    done = torchrun(WORKER, "wrapped", tmp_path, timeout=180)
-    assert done.returncode == 0, done.stderr[-3000:]
-    gradients = torch.load(tmp_path / "wrapped.pt", weights_only=True)
+    collective to wait for (the job's last part: rank 1 waits in the job's final barrier meanwhile)."""
+    gradients = torch.load(two_rank_job.folder / "wrapped" / "wrapped.pt", weights_only=True)
     assert len(gradients) == 6
     for name, (plain, wrapped) in gradients.items():
         torch.testing.assert_close(wrapped, plain, rtol=0, atol=0, msg=name)

@@ -2,7 +2,6 @@
 give the same results, with 1 and 2 torchrun ranks; per-sample results do not depend on the batch size or the
 number of ranks; run folders are claimed by the first finished batch and resumed runs say so."""
 import json
-import shutil
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from distributed_worker import (
     invariance_records,
     library_suites,
 )
-from test_distributed import WORKER, _without_times, torchrun
+from test_distributed import _without_times
 
 from sj_rga.data import digits
 from sj_rga.engine import run
@@ -24,23 +23,10 @@ PER_SAMPLE = ("index", "label", "clean_ok", "robust_ok", "broken_by")
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from sj_rga.training import TrainConfig, train_model
-
-    path = tmp_path_factory.mktemp("engine") / "digits.pt"  # T = 4, two epochs: about 80 % test accuracy
-    train_model("digits_snn", "digits", T=4, config=TrainConfig(epochs=2, batch_size=32, progress=False,
-                                                                device="cpu"), checkpoint=path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def two_ranks(checkpoint, tmp_path_factory):
-    """tests/distributed_worker.py's "suites" task on 2 gloo ranks: the library's evaluations and the folder
-    holding the CLI's results."""
-    folder = tmp_path_factory.mktemp("job")
-    shutil.copy(checkpoint, folder / "digits.pt")
-    done = torchrun(WORKER, "suites", folder, timeout=400)
-    assert done.returncode == 0, done.stderr[-3000:]
+def two_ranks(two_rank_job):
+    """The evaluations of tests/distributed_worker.py's ``suites_and_invariance`` inside the shared 2-rank job
+    (tests/shared_job.py): the library's, and the folder holding the CLI's results."""
+    folder = two_rank_job.folder / "engine"
     return {**torch.load(folder / "library.pt", weights_only=False), "folder": folder}
 
 
@@ -57,14 +43,14 @@ def _cli_result(result):
             {key: result["per_sample"][key] for key in PER_SAMPLE})
 
 
-def test_library_and_cli_give_the_same_evaluation_on_one_and_two_ranks(tmp_path, checkpoint, two_ranks):
+def test_library_and_cli_give_the_same_evaluation_on_one_and_two_ranks(tmp_path, digits_checkpoint_t4, two_ranks):
     """sj_rga.evaluate(target, AutoAttack(target, eps, seed=s), data) and sj-rga evaluate --seed s, with the standard
     and the fast suite, each in one process and on 2 gloo ranks: the same accuracies, ASR and per-sample results,
     and the same breakdown of the suite."""
     from sj_rga.cli import main
 
     for version in ("fast", "standard"):
-        report, records = library_suites(checkpoint, version)
+        report, records = library_suites(digits_checkpoint_t4, version)
         library = _library_as_cli(report.as_dict(), records)
         assert report.batch_size == SUITE_BATCH and report.samples == SUITE_SAMPLES
         assert _library_as_cli(*two_ranks[version]) == library, f"library, 2 ranks, {version}"
@@ -72,22 +58,22 @@ def test_library_and_cli_give_the_same_evaluation_on_one_and_two_ranks(tmp_path,
         for ranks in (1, 2):
             out = tmp_path / f"cli-{version}" if ranks == 1 else two_ranks["folder"] / f"cli-{version}"
             if ranks == 1:
-                assert main(cli_suite_args(checkpoint, version, out)) == 0
+                assert main(cli_suite_args(digits_checkpoint_t4, version, out)) == 0
             result = json.loads((out / "results.json").read_text())
             assert _cli_result(result) == library, f"CLI, {ranks} rank(s), {version}"
             assert [(row["attacked"], row["broken"]) for row in result["rows"]] == \
                 [(entry["attacked"], entry["broken"]) for entry in report.breakdown]
-            assert result["batch_size"] == SUITE_BATCH
+            assert result["batch_size"] == SUITE_BATCH and result["environment"]["processes"] == ranks
         if version == "fast":  # some samples survive the suite's first attack, and some the whole suite
             assert 0 < library[0] < library[1] and report.breakdown[1]["attacked"] > 0
 
 
-def test_per_sample_results_do_not_depend_on_batch_size_or_ranks(checkpoint, two_ranks):
+def test_per_sample_results_do_not_depend_on_batch_size_or_ranks(digits_checkpoint_t4, two_ranks):
     """Poisson input (seeded, EOT 2), a suite with random starts, restarts, a targeted run, ASSG's statistics,
     PGD's random start and the shuffle test: batches of 24 and 12 in one process and of 8 on 2 ranks (the
     library run of the previous test's job) give identical per-sample results."""
-    whole = invariance_records(checkpoint, INVARIANCE_SAMPLES)
-    assert invariance_records(checkpoint, 12) == whole
+    whole = invariance_records(digits_checkpoint_t4, INVARIANCE_SAMPLES)
+    assert invariance_records(digits_checkpoint_t4, 12) == whole
     assert two_ranks["invariance"] == whole
     suite = whole["suite"]
     assert suite["indices"] == list(range(INVARIANCE_SAMPLES))
@@ -138,7 +124,8 @@ def test_an_old_claim_without_batches_is_taken_over(tmp_path):
     assert json.loads((tmp_path / "r" / "run.json").read_text())["arguments"] == {"eps": 0.3}
 
 
-def test_ctrl_c_before_any_batch_finished_says_so_and_claims_nothing(tmp_path, checkpoint, monkeypatch, capsys):
+def test_ctrl_c_before_any_batch_finished_says_so_and_claims_nothing(tmp_path, digits_checkpoint_t4, monkeypatch,
+                                                                     capsys):
     from sj_rga import metrics
     from sj_rga.cli import main
 
@@ -147,7 +134,7 @@ def test_ctrl_c_before_any_batch_finished_says_so_and_claims_nothing(tmp_path, c
 
     monkeypatch.setattr(metrics, "attack_records", interrupted)
     out = tmp_path / "out"
-    assert main(cli_suite_args(checkpoint, "fast", out)) == 130
+    assert main(cli_suite_args(digits_checkpoint_t4, "fast", out)) == 130
     err = capsys.readouterr().err
     assert "no batch had finished" in err and "kept" not in err
     assert not out.exists() or not any(out.rglob("*.json"))
@@ -166,7 +153,7 @@ def test_the_report_records_the_batch_size_the_data_was_cut_into():
     assert evaluate(target, None, [(x[:3], y[:3]), (x[3:6], y[3:6])]).batch_size is None
 
 
-def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(checkpoint):
+def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(digits_checkpoint_t4):
     """torchattacks' APGD restarts on the samples still robust, a sub-batch whose rows the engine cannot know:
     the classifier's Poisson spikes then come from streams of the row positions (reproducible), not an error;
     the rows of declared batches keep their samples' streams."""
@@ -175,7 +162,7 @@ def test_a_third_party_attack_on_undeclared_sub_batches_of_poisson_input(checkpo
     from sj_rga.checkpoints import load_checkpoint
     from sj_rga.seeding import sample_indices
 
-    target = SNNClassifier(load_checkpoint(checkpoint)[0], 4, encoding="poisson", seed=1)
+    target = SNNClassifier(load_checkpoint(digits_checkpoint_t4)[0], 4, encoding="poisson", seed=1)
     x, y = digits()[1].tensors
     with sample_indices(torch.arange(10, 18)):
         whole = target.encode(x[:8])

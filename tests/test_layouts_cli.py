@@ -2,26 +2,14 @@
 (``--input-layout B``) and a batch-first model returning ``(logits, hook)`` (``--input-layout BT --model-output
 0``); a model fed the wrong layout is one line naming the option, exit 2."""
 import json
-import textwrap
+import sys
 
 import pytest
+from distributed_worker import STYLES_MODULE, cli_layout_args
+from shared_job import USER_MODULE
+from test_distributed import _without_times
 
 from sj_rga.cli import main
-
-USER_MODULE = textwrap.dedent('''
-    import torch
-    from model_styles import BatchFirstSNN, StaticInputSNN
-
-
-    def static(T=3):
-        torch.manual_seed(0)
-        return StaticInputSNN(T).double().float()
-
-
-    def batch_first():
-        torch.manual_seed(0)
-        return BatchFirstSNN()
-''')
 
 
 @pytest.fixture()
@@ -31,7 +19,6 @@ def styles_module(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     yield name
-    import sys
     sys.modules.pop(name, None)
 
 
@@ -57,28 +44,25 @@ def test_a_model_fed_the_wrong_layout_is_one_line_naming_the_option(tmp_path, st
     assert code == 2 and len(err) == 1 and "--input-layout" in err[0] and "model_styles.py:" in err[0], err
 
 
-def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, styles_module, capsys):
-    """torchrun with 2 ranks, one process, and a resumed run give the same results for a model in its own layout."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+@pytest.fixture()
+def job_styles_module(two_rank_job, monkeypatch):
+    """The shared job's user-model module (the factories of ``styles_module``, under the name the job imported),
+    importable here."""
+    monkeypatch.syspath_prepend(str(two_rank_job.styles))
+    yield STYLES_MODULE
+    sys.modules.pop(STYLES_MODULE, None)
 
-    from test_distributed import _without_times
 
-    root, tests = Path(__file__).resolve().parents[1], Path(__file__).resolve().parent
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore",
-           "PYTHONPATH": os.pathsep.join([str(root), str(tests), str(tmp_path)])}
-    args = ["evaluate", "--model", f"{styles_module}:batch_first", "-T", "3", "--input-layout", "BT",
-            "--model-output", "0", "--data", "digits", "--limit", "12", "--batch-size", "4", "--eps", "0.1",
-            "--suite", "fast", "--no-progress"]
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           "-m", "sj_rga", *args, "--out", str(tmp_path / "two")], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+def test_a_batch_first_tuple_model_on_two_ranks_equals_one_process_and_resumes(tmp_path, two_rank_job,
+                                                                                job_styles_module, capsys):
+    """2 ranks (the shared job's run of sj-rga evaluate), one process, and a resumed run give the same results for a
+    model in its own layout."""
+    args = cli_layout_args()
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
-    one, two = (json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two"))
+    one, two = (json.loads((folder / "results.json").read_text()) for folder in (tmp_path / "one",
+                                                                                 two_rank_job.folder / "layouts"))
     assert _without_times(one) == _without_times(two) and one["input"]["input_layout"] == "BT"
+    assert (one["environment"]["processes"], two["environment"]["processes"]) == (1, 2)
     (tmp_path / "one" / "batches" / "000002.json").unlink()  # as if stopped before the last batch was saved
     (tmp_path / "one" / "results.json").unlink()
     assert main([*args, "--out", str(tmp_path / "one")]) == 0
