@@ -3,9 +3,6 @@ written from the papers' formulas, BatchNorm and modes in both phases, settings,
 import contextlib
 import copy
 import json
-import os
-import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -251,15 +248,14 @@ def test_cli_rejects_bad_adversarial_options_before_any_work(tmp_path, capsys, a
     assert not out.exists()
 
 
-def test_cli_trains_adversarially_and_records_it(tmp_path):
+def test_cli_trains_adversarially_and_records_it(tmp_path, capsys):
     out = tmp_path / "at.pt"
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-m", "sj_rga", "train", "--data", "digits", "--epochs", "1",
-                           "--max-batches", "2", "-T", "4", "--adversarial", "pgd", "--adv-eps", "0.1",
-                           "--adv-steps", "2", "--adv-gradient", "stbp", "--out", str(out), "--no-progress"],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert "pgd adversarial training (ε=0.1, 2 step(s) of 0.125, stbp gradient)" in done.stdout
+    code = cli_main(["train", "--data", "digits", "--epochs", "1", "--max-batches", "2", "-T", "4", "--adversarial",
+                     "pgd", "--adv-eps", "0.1", "--adv-steps", "2", "--adv-gradient", "stbp", "--out", str(out),
+                     "--no-progress"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "pgd adversarial training (ε=0.1, 2 step(s) of 0.125, stbp gradient)" in printed.out
     cli_model, meta = checkpoints.load_checkpoint(out)
     assert json.loads(json.dumps(meta["train"]["adversarial"])) == {
         "method": "pgd", "eps": 0.1, "steps": 2, "alpha": 0.125, "gradient": "stbp", "beta": 6.0}

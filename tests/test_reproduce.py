@@ -1,12 +1,11 @@
 """examples/reproduce_paper.py: the poster's rows in its config, clear errors, and an end-to-end --check run."""
 import importlib.util
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from benchmark_scripts import run_in_process
 
 SCRIPT = Path(__file__).resolve().parent.parent / "examples" / "reproduce_paper.py"
 POSTER_TABLE = Path(__file__).resolve().parent / "data" / "poster_table.tsv"  # the poster's table, verbatim
@@ -78,14 +77,11 @@ def test_an_empty_data_root_is_a_clear_error(script, tmp_path):
 
 def test_check_mode_runs_every_row_end_to_end(tmp_path):
     out = tmp_path / "results.json"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, str(SCRIPT), "--check", "--no-progress", "--out", str(out)],
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.splitlines()
+    printed = run_in_process(SCRIPT, "--check", "--no-progress", "--out", str(out))
+    lines = printed.splitlines()
     header = next(i for i, line in enumerate(lines) if "WB STBP" in line)  # SpikingJelly may print before it
     lines = lines[header:]
-    assert "measured / poster" in done.stdout
+    assert "measured / poster" in printed
     assert " / 86.28 " in lines[2] and " / 47.93" in lines[20]
     result = json.loads(out.read_text())
     assert [r["number"] for r in result["rows"]] == list(range(1, 20))
