@@ -164,3 +164,11 @@ class ReferenceASSG(Reference):
             out.append(s)
         seq = torch.stack(out)
         return seq - seq.detach()
+
+
+def cross_entropy_gradient(logits_of, x: torch.Tensor, labels: torch.Tensor):
+    """(logits, dL/dx) of L = cross-entropy(logits_of(x), labels) by autograd: the gradient a test compares."""
+    x = x.clone().requires_grad_(True)
+    logits = logits_of(x)
+    (grad,) = torch.autograd.grad(torch.nn.functional.cross_entropy(logits, labels), x)
+    return logits.detach(), grad

@@ -5,7 +5,7 @@ of the model called directly, fed and read by hand in its own layout)."""
 import pytest
 import torch
 import torch.nn.functional as F
-from gradient_reference import ReferenceASSG, ReferenceBPTR, ReferenceHART, ReferencePDSG
+from gradient_reference import ReferenceASSG, ReferenceBPTR, ReferenceHART, ReferencePDSG, cross_entropy_gradient
 from lively import lively
 from model_styles import AttentionSNN, BatchFirstSNN, StaticInputSNN
 from spikingjelly.activation_based import functional, neuron
@@ -55,10 +55,7 @@ def own_logits(model, layout, x):
 
 
 def gradient(logits_of, x):
-    x = x.clone().requires_grad_(True)
-    logits = logits_of(x)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits, LABELS), x)
-    return logits.detach(), grad
+    return cross_entropy_gradient(logits_of, x, LABELS)
 
 
 @pytest.mark.parametrize("style", list(STYLES))

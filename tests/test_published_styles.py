@@ -13,6 +13,7 @@ import logging
 import pytest
 import torch
 import torch.nn.functional as F
+from gradient_reference import cross_entropy_gradient
 from lively import lively
 from test_clock_driven_compat import REAL, clock_driven, clock_driven_cleanup  # noqa: F401  (fixtures)
 from test_layouts import ESTIMATORS
@@ -103,10 +104,7 @@ def own_logits(model, layout, read, x):
 
 
 def gradient(logits_of, x):
-    x = x.clone().requires_grad_(True)
-    logits = logits_of(x)
-    (grad,) = torch.autograd.grad(F.cross_entropy(logits, LABELS), x)
-    return logits.detach(), grad
+    return cross_entropy_gradient(logits_of, x, LABELS)
 
 
 @pytest.mark.parametrize("case", list(CASES))
